@@ -1,0 +1,90 @@
+-- GCRA admission for one key and one operation (create or query).
+--
+-- KEYS[1] TAT string (theoretical arrival time, integer us)
+-- KEYS[2] park hash
+-- KEYS[3] AIMD hash (effective rates, retry-hint blocks)
+-- KEYS[4] window log ZSET (admissions of the last second, by server time), used with a cap
+-- ARGV[1] op name ('create' | 'query')
+-- ARGV[2] configured rate, requests per second (float)
+-- ARGV[3] burst (integer >= 1): requests admitted back to back after an idle period
+-- ARGV[4] cost (integer >= 1, <= burst)
+-- ARGV[5] '1' to only look (no state change), '0' to admit
+-- ARGV[6] hard cap of admissions in any sliding 1 s window (0 = none)
+--
+-- Returns {code, wait_us, reason, until_us, now_us, interval_us}
+--   code 0 = allowed, 1 = wait wait_us, 2 = parked (reason, until_us; 0 = until unparked)
+--
+-- With interval T = ceil(1e6 / rate) and tolerance burst*T, a request of cost c is admitted at
+-- `now` iff max(TAT, now) + c*T - now <= burst*T; then TAT := max(TAT, now) + c*T. Hence in
+-- any interval of length L at most burst + L/T requests are admitted (T rounded up, so the
+-- rate is never exceeded), and the answer is the same for every worker because the state and
+-- the clock are Redis's.
+--
+-- With a cap N, a call is also admitted only if fewer than N - c + 1 admissions lie in the
+-- last second (a sliding log): no 1 s window ever holds more than N, while the GCRA burst
+-- absorbs late wake-ups that would otherwise cost capacity (GCRA with burst 1 loses every
+-- microsecond a caller arrives after its time).
+local op = ARGV[1]
+local conf_rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local peek = ARGV[5] == '1'
+local cap = tonumber(ARGV[6]) or 0
+local now = now_us()
+
+local reason, until_us = park_state(KEYS[2], now)
+if reason ~= '' then
+  return {2, 0, reason, istr(until_us), istr(now), 0}
+end
+
+local a = redis.call('HMGET', KEYS[3], 'rate:' .. op, 'block:' .. op)
+local block = tonumber(a[2]) or 0
+local rate = tonumber(a[1]) or conf_rate
+if rate > conf_rate then
+  -- The configuration was lowered since the rate was adapted: never exceed the configuration.
+  rate = conf_rate
+end
+local interval = math.ceil(1000000 / rate)
+if block > now then
+  return {1, istr(block - now), '', '0', istr(now), interval}
+end
+
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then
+  tat = now
+end
+local new_tat = tat + cost * interval
+local wait = new_tat - burst * interval - now
+if cap > 0 then
+  if not peek then
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', istr(now - 1000000))
+  end
+  local in_window = redis.call('ZCOUNT', KEYS[4], '(' .. istr(now - 1000000), '+inf')
+  local excess = in_window + cost - cap
+  if excess > 0 then
+    -- The excess-th oldest admission must leave the window first.
+    local e = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. istr(now - 1000000), '+inf',
+      'WITHSCORES', 'LIMIT', excess - 1, 1)
+    local w = tonumber(e[2]) + 1000000 - now
+    if w > wait then
+      wait = w
+    end
+  end
+end
+if wait > 0 then
+  return {1, istr(wait), '', '0', istr(now), interval}
+end
+if not peek then
+  -- Once TAT is in the past the key is equivalent to an absent one, so the TTL is exactly
+  -- the time until then: idle keys disappear.
+  local ttl_ms = math.ceil((new_tat - now) / 1000) + 1
+  redis.call('SET', KEYS[1], istr(new_tat), 'PX', ttl_ms)
+  if cap > 0 then
+    -- Members are the TATs the admission moved through: strictly increasing, so unique.
+    for j = 0, cost - 1 do
+      redis.call('ZADD', KEYS[4], istr(now), istr(new_tat - j * interval))
+    end
+    redis.call('PEXPIRE', KEYS[4], 1001)
+  end
+end
+return {0, 0, '', '0', istr(now), interval}

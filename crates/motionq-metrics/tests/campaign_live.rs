@@ -1,0 +1,461 @@
+//! A short real campaign, observed the way an operator would: the demo manifest (12 jobs, all
+//! five vendors) runs through `motionq_pipeline::run_worker` against a private `redis-server`
+//! and the simulator (with injected 429s, 503s and content-policy failures), recording into a
+//! [`Metrics`] served over HTTP with a scrape hook that reads Redis (campaign counts, queue
+//! stats, key limits and budgets). A real Prometheus scrapes the worker and the simulator.
+//!
+//! Then: every dashboard expression must return series, except the few that need an event a
+//! healthy run does not have (listed with the reason); every rule expression must be accepted;
+//! the alerts that signal damage must stay quiet; and motionq's own counts must agree with the
+//! simulator's ledger and with Redis, through PromQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::FutureExt;
+use motionq_config::Config;
+use motionq_core::{JobState, ValidateOptions, Vendor};
+use motionq_limits::{BudgetRef, BudgetWindow, Limits};
+use motionq_metrics::{
+    CampaignSnapshot, KeyState, Metrics, Operation, ParkReason, QueueSnapshot, ScrapeHook,
+    ScrapeSnapshot, Stage, Window,
+};
+use motionq_pipeline::StageJob;
+use motionq_queue::StreamQueue;
+use motionq_store::{EnqueueMode, EnqueueRequest, RedisConn, Store};
+
+/// What the scrape hook reads.
+struct RedisView {
+    metrics: Metrics,
+    store: Store,
+    limits: Limits,
+    queues: Vec<(Stage, StreamQueue<StageJob>)>,
+    usd_per_unit: BTreeMap<Vendor, f64>,
+}
+
+impl RedisView {
+    /// The scrape hook a worker binary installs: scrape-time gauges from Redis, and the key
+    /// gauges refreshed from the limits' Redis state so every process shows the same truth.
+    async fn snapshot(&self) -> Result<ScrapeSnapshot, motionq_metrics::HookError> {
+        let mut snap = ScrapeSnapshot::default();
+        for id in self.store.campaign_ids().await? {
+            let c = self.store.campaign(&id).await?;
+            if let Some(budget) = c.spec.budget_usd {
+                let views = self
+                    .limits
+                    .budgets(&[BudgetRef::Campaign {
+                        id: motionq_pipeline::campaign_budget_id(&id),
+                        limit: (budget * 1e6) as u64,
+                    }])
+                    .await?;
+                if let Some(v) = views.first() {
+                    self.metrics.set_campaign_spend(
+                        &id,
+                        v.used as f64 / 1e6,
+                        v.reserved as f64 / 1e6,
+                        Some(budget),
+                    );
+                }
+            }
+            snap.campaigns.push(CampaignSnapshot {
+                jobs_enqueued: c.jobs_total,
+                jobs_by_state: JobState::ALL
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s,
+                            c.counts.get(s.as_str()).copied().unwrap_or(0).max(0) as u64,
+                        )
+                    })
+                    .collect(),
+                state: c.state,
+                campaign: id,
+            });
+        }
+        for (stage, q) in &self.queues {
+            let s = q.stats().await?;
+            snap.queues.push(QueueSnapshot {
+                stage: *stage,
+                unread: s.unread,
+                pending: s.pending,
+                delayed: s.delayed,
+                dead: s.dead,
+            });
+        }
+        for k in self.limits.list_keys().await? {
+            let (v, alias) = (k.key.vendor(), k.key.alias());
+            let state = match &k.parked {
+                None => KeyState::Active,
+                Some(p) => KeyState::Parked(match p.reason {
+                    motionq_limits::ParkReason::QuotaExhausted => ParkReason::QuotaExhausted,
+                    motionq_limits::ParkReason::InsufficientFunds => ParkReason::InsufficientFunds,
+                    motionq_limits::ParkReason::Auth => ParkReason::Auth,
+                    motionq_limits::ParkReason::Forbidden => ParkReason::Forbidden,
+                    motionq_limits::ParkReason::Operator => ParkReason::Operator,
+                    _ => ParkReason::Other,
+                }),
+            };
+            self.metrics.set_key_state(v, alias, state);
+            self.metrics
+                .set_in_flight(v, alias, k.in_flight, k.max_concurrent);
+            self.metrics.set_effective_rate(
+                v,
+                alias,
+                Operation::Create,
+                k.create.effective_per_s,
+                k.create.configured_per_s,
+            );
+            self.metrics.set_effective_rate(
+                v,
+                alias,
+                Operation::Query,
+                k.query.effective_per_s,
+                k.query.configured_per_s,
+            );
+            let usd = self.usd_per_unit.get(&v).copied().unwrap_or(1.0) / 1e6;
+            for b in &k.budgets {
+                let window = match b.window {
+                    BudgetWindow::Hourly => Window::Hourly,
+                    BudgetWindow::Daily => Window::Daily,
+                    BudgetWindow::Total => Window::Total,
+                    _ => continue,
+                };
+                self.metrics.set_spend(
+                    v,
+                    alias,
+                    window,
+                    b.used as f64 * usd,
+                    b.reserved as f64 * usd,
+                    Some(b.limit as f64 * usd),
+                );
+            }
+        }
+        Ok(snap)
+    }
+}
+
+fn set_demo_keys() {
+    for v in Vendor::ALL {
+        for n in 1..=2 {
+            let var = format!("MOTIONQ_DEMO_{}_KEY_{n}", v.as_str().to_uppercase());
+            let val = if v == Vendor::Aivideoapi {
+                format!("sk-demo-{}-{n}", v.as_str())
+            } else {
+                format!("demo-{}-{n}", v.as_str())
+            };
+            std::env::set_var(var, val);
+        }
+    }
+}
+
+fn sim_vendor(v: Vendor) -> motionq_sim::Vendor {
+    motionq_sim::Vendor::ALL
+        .into_iter()
+        .find(|s| s.as_str() == v.as_str())
+        .expect("the simulator serves every vendor")
+}
+
+/// Dashboard expressions a healthy 12-job run cannot fill, and why. Everything else must
+/// return series.
+const EMPTY_IN_A_HEALTHY_RUN: &[(&str, &str)] = &[
+    (
+        "Outputs lost to expiry",
+        "no output expires in a healthy run (the driven test covers it)",
+    ),
+    (
+        "Webhooks by outcome",
+        "callbacks are counted by `motionq serve`, not run here (the driven test covers it)",
+    ),
+];
+
+/// Alerts that signal damage; a healthy run must not trip their expressions.
+const QUIET: &[&str] = &[
+    "MotionqKeyBudgetNearlyExhausted",
+    "MotionqCampaignBudgetNearlyExhausted",
+    "MotionqKeyParkedNeedsOperator",
+    "MotionqOutputsCloseToExpiry",
+    "MotionqOutputsExpired",
+    "MotionqQueueNotDraining",
+    "MotionqWorkerDown",
+    "MotionqWebhookServerDown",
+];
+
+async fn value(prom: &Prometheus, expr: &str) -> f64 {
+    let r = prom
+        .query(expr)
+        .await
+        .unwrap_or_else(|e| panic!("{expr}: {e}"));
+    r.first()
+        .and_then(|s| s["value"][1].as_str())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{expr}: no value in {r:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_campaign_fills_the_dashboard_and_agrees_with_the_ledger() {
+    require_binary("prometheus", PROMETHEUS_INSTALL);
+    set_demo_keys();
+    let root = repo_root();
+    let redis = motionq_testkit::RedisServer::start()
+        .await
+        .expect(motionq_testkit::INSTALL_HINT);
+
+    // The simulator, fast, with faults so the error, retry and 429/503 panels have data.
+    let mut sim_cfg = motionq_sim::SimConfig::from_toml_file(root.join("config/sim.toml"))
+        .expect("config/sim.toml");
+    sim_cfg.time_scale = 0.002;
+    sim_cfg.faults.kkiai.create.rate_limited = 0.4;
+    sim_cfg.faults.freepik.query.error_503 = 0.3;
+    sim_cfg.faults.evolink.content_policy = 0.5;
+    let sim = motionq_sim::SimServer::start(sim_cfg)
+        .await
+        .expect("simulator");
+
+    // motionq's demo config, pointed at both; every key gets a daily budget so the budget
+    // panels have a limit to show.
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = Config::load(&[root.join("config/demo.toml")]).expect("config/demo.toml");
+    cfg.redis.url = redis.url();
+    cfg.redis.key_prefix = "m".into();
+    for v in Vendor::ALL {
+        let vc = cfg.vendors.get_mut(&v).expect("vendor configured");
+        vc.base_url = sim.vendor_base_url(sim_vendor(v));
+        for k in &mut vc.keys {
+            k.spend_daily = Some(1_000_000.0);
+        }
+    }
+    cfg.webhooks.public_base_url = None;
+    cfg.storage.url = out.path().to_string_lossy().to_string();
+    cfg.queue = toml::from_str(
+        "claim_min_idle_ms = 4000\nclaim_interval_ms = 1000\nrefresh_interval_ms = 1000\n\
+         promote_interval_ms = 50\ndefer_delay_ms = 300\n\
+         [retry]\nbase = 100\ncap = 2000\nmax_attempts = 30\nmax_total = 600000\n",
+    )
+    .unwrap();
+
+    // The worker's metrics, served over HTTP with the Redis-reading scrape hook.
+    let metrics = Metrics::new();
+    let conn = RedisConn::connect(&cfg.redis).await.expect("redis");
+    let qcfg = motionq_pipeline::queue_config(&cfg).expect("queue config");
+    let queues = [
+        (Stage::Submit, "submit"),
+        (Stage::Poll, "poll"),
+        (Stage::Collect, "collect"),
+    ]
+    .into_iter()
+    .map(|(stage, name)| {
+        let q =
+            StreamQueue::with_conn(conn.clone(), &cfg.redis, name, qcfg.clone()).expect("queue");
+        (stage, q)
+    })
+    .collect();
+    let view = Arc::new(RedisView {
+        metrics: metrics.clone(),
+        store: Store::new(conn.clone(), &cfg.redis.key_prefix),
+        limits: Limits::connect(&cfg.redis, motionq_pipeline::limits_config(&cfg))
+            .await
+            .expect("limits"),
+        queues,
+        usd_per_unit: cfg
+            .vendors
+            .iter()
+            .map(|(v, vc)| (*v, vc.price.usd_per_unit.unwrap_or(1.0)))
+            .collect(),
+    });
+    let hook: ScrapeHook = Box::new(move || {
+        let view = view.clone();
+        async move { view.snapshot().await }.boxed()
+    });
+    metrics.set_scrape_hook(hook).await;
+    let worker_srv = TestServer::start(metrics.clone()).await;
+
+    let prom = Prometheus::start(&format!(
+        r#"
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files:
+  - {rules}
+scrape_configs:
+  - job_name: motionq-worker
+    static_configs:
+      - targets: ["{worker}"]
+  - job_name: motionq-sim
+    static_configs:
+      - targets: ["{sim}"]
+"#,
+        rules = root.join("config/prometheus/alerts.yml").display(),
+        worker = worker_srv.addr,
+        sim = sim.local_addr(),
+    ));
+    wait_for_targets(&prom, 2).await;
+
+    // Enqueue the demo manifest (media on the simulator) and run the worker.
+    let text = std::fs::read_to_string(root.join("manifests/demo.json"))
+        .unwrap()
+        .replace(
+            "http://127.0.0.1:8089",
+            sim.base_url().trim_end_matches('/'),
+        );
+    let v = motionq_core::validate::validate_bytes(
+        text.as_bytes(),
+        &ValidateOptions {
+            allow_private_callbacks: true,
+            allow_private_media: true,
+        },
+    );
+    assert!(v.errors().next().is_none(), "demo manifest invalid");
+    let (spec, jobs) = v.campaign.unwrap();
+    let store = Store::new(conn.clone(), &cfg.redis.key_prefix);
+    store
+        .enqueue(EnqueueRequest {
+            campaign: &spec,
+            jobs: &jobs,
+            job_costs: &vec![None; jobs.len()],
+            manifest_sha256: "campaign_live",
+            expected_usd: None,
+            worst_case_usd: None,
+            mode: EnqueueMode::Strict,
+            chunk: 500,
+        })
+        .await
+        .expect("enqueue");
+    let campaign = spec.id.clone();
+    let total = jobs.len() as i64;
+
+    let opts = motionq_pipeline::WorkerOptions {
+        pipeline: motionq_pipeline::PipelineOptions {
+            first_poll_delay: Duration::from_millis(200),
+            poll_min: Duration::from_millis(200),
+            poll_max: Duration::from_millis(1000),
+            feeder_interval: Duration::from_millis(100),
+            sweep_interval: Duration::from_secs(2),
+            sweep_stale: Duration::from_secs(8),
+            job_lock_ttl: Duration::from_secs(4),
+            ..Default::default()
+        },
+        shutdown_timeout: Duration::from_secs(10),
+        metrics: Some(metrics.clone()),
+        ..Default::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker_cfg = cfg.clone();
+    let worker = tokio::spawn(async move {
+        motionq_pipeline::run_worker(&worker_cfg, opts, async move {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let counts = loop {
+        let c = store.campaign(&campaign).await.unwrap().counts;
+        let n = |s: &str| c.get(s).copied().unwrap_or(0);
+        if n("stored") + n("failed") + n("expired") + n("cancelled") == total {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "campaign did not finish: {c:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let stored = counts.get("stored").copied().unwrap_or(0);
+    assert!(stored > 0, "nothing stored: {counts:?}");
+
+    // Dashboard: every expression returns series (bar the listed exceptions).
+    let all = shipped_expressions("1m");
+    let (dash, rules): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(o, _)| o.starts_with("dashboard"));
+    let mut must = Vec::new();
+    for (origin, expr) in dash {
+        if !EMPTY_IN_A_HEALTHY_RUN
+            .iter()
+            .any(|(t, _)| origin.contains(t))
+        {
+            must.push((origin, expr));
+        }
+    }
+    let (rejected, empty) =
+        evaluate_until_series(&prom, must, Instant::now() + Duration::from_secs(60)).await;
+    assert!(rejected.is_empty(), "rejected:\n{}", rejected.join("\n"));
+    assert!(
+        empty.is_empty(),
+        "dashboard expressions without series after a real campaign:\n{}",
+        empty
+            .iter()
+            .map(|(o, e)| format!("{o}\n    {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // Rules: all accepted; the damage alerts quiet.
+    for (origin, expr) in &rules {
+        let r = prom
+            .query(expr)
+            .await
+            .unwrap_or_else(|e| panic!("{origin}: {e}"));
+        let name = origin.trim_start_matches("rule ");
+        if QUIET.contains(&name) {
+            assert!(r.is_empty(), "{origin} fires in a healthy run: {r:?}");
+        }
+    }
+
+    // motionq's counts agree with the simulator's ledger and with Redis, through PromQL. The
+    // counters are final once the last scrape after the campaign is in.
+    let stored_f = stored as f64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let transitions = value(
+            &prom,
+            "sum(motionq_job_transitions_total{job=\"motionq-worker\", to=\"stored\"})",
+        )
+        .await;
+        let collected = value(&prom, "sum(motionq_collect_duration_seconds_count)").await;
+        let jobs_stored = value(
+            &prom,
+            &format!("max(motionq_campaign_jobs{{campaign=\"{campaign}\", state=\"stored\"}})"),
+        )
+        .await;
+        let paid_creates = value(
+            &prom,
+            "sum(motionq_vendor_requests_total{operation=\"create\", status_class=\"2xx\"})",
+        )
+        .await;
+        let sim_creates = value(&prom, "sum(motionq_sim_creates_total)").await;
+        let duplicates = value(&prom, "sum(motionq_sim_duplicate_creates_total)").await;
+        let ok = transitions == stored_f
+            && collected == stored_f
+            && jobs_stored == stored_f
+            && paid_creates == sim_creates
+            && duplicates == 0.0;
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stored {stored}: transitions {transitions}, collected {collected}, \
+             campaign gauge {jobs_stored}; creates motionq {paid_creates} vs simulator \
+             {sim_creates}; duplicates {duplicates}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The injected faults were seen and classified.
+    assert!(
+        value(
+            &prom,
+            "sum(motionq_vendor_throttled_responses_total{vendor=\"kkiai\", code=\"429\"})"
+        )
+        .await
+            > 0.0
+    );
+    assert!(value(&prom, "sum(motionq_sim_faults_injected_total)").await > 0.0);
+
+    let _ = stop_tx.send(());
+    worker.await.expect("worker task").expect("worker");
+    worker_srv.stop().await;
+    sim.shutdown().await;
+}

@@ -1,0 +1,775 @@
+//! The shared context of every stage ([`Pipeline`]), its tuning ([`PipelineOptions`]), the
+//! per-job identifiers (slot holder, reservation ids, idempotency key) and small Redis helpers
+//! (job lock, bookkeeping writes, the vendor task index).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use motionq_collect::Collector;
+use motionq_config::Config;
+use motionq_core::{Backoff, JobState, PriceTable, Tier, Vendor};
+use motionq_limits::{KeyId, KeyLimits, Limits, LimitsConfig, SpendLimits};
+use motionq_queue::{QueueConfig, StreamQueue};
+use motionq_store::{JobRecord, RedisConn, Store};
+use motionq_vendors::VendorClient;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::PipelineError;
+
+pub(crate) static ADMIT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../lua/admit.lua")));
+pub(crate) static TOUCH: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../lua/touch.lua")));
+pub(crate) static POLL_GATE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../lua/poll_gate.lua")));
+pub(crate) static LOCK: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../lua/lock.lua")));
+pub(crate) static CAMPAIGN_STATE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../lua/campaign_state.lua")));
+
+/// The message of every stage queue: which job to work on. The job's record is the truth;
+/// the message only says "look at this job".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageJob {
+    /// Campaign id.
+    pub campaign: String,
+    /// Job id within the campaign.
+    pub job: String,
+}
+
+/// What to do with a job whose create call may have reached a vendor that cannot be asked
+/// (`worker.unreconcilable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreconcilable {
+    /// Mark the job failed for review: never pay twice (default).
+    Fail,
+    /// Submit again under a new idempotency key, accepting a possible second charge.
+    Resubmit,
+}
+
+/// Timing and sizing of the stages. `Default` gives production values; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// First poll of a new task after this delay.
+    pub first_poll_delay: Duration,
+    /// Shortest interval between two polls of one task.
+    pub poll_min: Duration,
+    /// Longest interval between two polls of one task.
+    pub poll_max: Duration,
+    /// The interval grows with the task's age: `clamp(age × factor, poll_min, poll_max)`.
+    pub poll_age_factor: f64,
+    /// How often the feeder runs a round.
+    pub feeder_interval: Duration,
+    /// Jobs admitted per key beyond its free concurrency slots (keeps submit workers busy while
+    /// slots are being released).
+    pub feeder_floor: u32,
+    /// Most jobs one campaign gets admitted per round.
+    pub feeder_batch: usize,
+    /// How often the sweep looks for in-flight jobs whose queue message was lost.
+    pub sweep_interval: Duration,
+    /// A job whose record has not been touched by any stage for this long gets its stage's
+    /// message pushed again (duplicates are harmless).
+    pub sweep_stale: Duration,
+    /// Lease of the per-job processing lock (a killed worker's lock frees after this).
+    pub job_lock_ttl: Duration,
+    /// Lease of the per-key create lock of vendors reconciled through their task list
+    /// (Freepik): held from the intent until the task id is recorded or reconciled.
+    pub tasklist_lock_ttl: Duration,
+    /// A vendor task that failed for the vendor's own reasons (`upstream_transient`) is
+    /// submitted again at most this many times.
+    pub vendor_retry_limit: u32,
+    /// How long a `quota_exhausted` key is parked when the vendor gives no reset time.
+    pub quota_park: Duration,
+    /// Longest in-handler wait for a create-rate slot before the job is deferred.
+    pub max_rate_wait: Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            first_poll_delay: Duration::from_secs(2),
+            poll_min: Duration::from_secs(2),
+            poll_max: Duration::from_secs(30),
+            poll_age_factor: 0.2,
+            feeder_interval: Duration::from_millis(500),
+            feeder_floor: 2,
+            feeder_batch: 500,
+            sweep_interval: Duration::from_secs(15),
+            sweep_stale: Duration::from_secs(120),
+            job_lock_ttl: Duration::from_secs(60),
+            tasklist_lock_ttl: Duration::from_secs(600),
+            vendor_retry_limit: 3,
+            quota_park: Duration::from_secs(3600),
+            max_rate_wait: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Stable identifiers of one job (and one submission generation) in the limiter and at the
+/// vendor. Hashes keep them within the limiter's id rules whatever the job id looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobIds {
+    /// Concurrency-slot holder: one per job, whatever the generation.
+    pub holder: String,
+    /// Reservation in the key's budgets (vendor unit). Always taken, even with no budget:
+    /// its `committed` state is the marker "a create call may have been sent".
+    pub res_key: String,
+    /// Reservation in the campaign budget (micro-USD), when the campaign has a budget.
+    pub res_campaign: String,
+    /// Sent to the vendor (KKIAI `external_task_id`): stable per job and generation.
+    pub idem: String,
+}
+
+impl JobIds {
+    pub fn new(campaign: &str, job: &str, gen: u64) -> Self {
+        let mut h = Sha256::new();
+        h.update(campaign.as_bytes());
+        h.update([0]);
+        h.update(job.as_bytes());
+        let hex = hex::encode(h.finalize());
+        let short = &hex[..32];
+        Self {
+            holder: format!("job-{short}"),
+            res_key: format!("job-{short}-g{gen}-k"),
+            res_campaign: format!("job-{short}-g{gen}-c"),
+            idem: format!("mq-{short}-g{gen}"),
+        }
+    }
+}
+
+/// Everything a stage needs; shared by all handlers of a process (`Arc`).
+pub struct Pipeline {
+    pub(crate) cfg: Config,
+    pub(crate) store: Store,
+    pub(crate) limits: Limits,
+    pub(crate) conn: RedisConn,
+    pub(crate) prefix: String,
+    pub(crate) clients: BTreeMap<KeyId, VendorClient>,
+    pub(crate) keys_by_vendor: BTreeMap<Vendor, Vec<KeyId>>,
+    pub(crate) prices: PriceTable,
+    pub(crate) submit_q: StreamQueue<StageJob>,
+    pub(crate) poll_q: StreamQueue<StageJob>,
+    pub(crate) collect_q: StreamQueue<StageJob>,
+    pub(crate) collector: Option<Collector>,
+    pub(crate) opts: PipelineOptions,
+    pub(crate) retry: Backoff,
+    pub(crate) unreconcilable: Unreconcilable,
+    /// Test-only fault hook (`MOTIONQ_TEST_CRASH_AFTER_CREATE`): probability of aborting the
+    /// process right after a create call was answered, before anything is recorded.
+    pub(crate) crash_after_create: Option<f64>,
+    pub(crate) callback_token: Option<String>,
+    pub(crate) metrics: motionq_metrics::Metrics,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("prefix", &self.prefix)
+            .field("keys", &self.clients.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Micro-units of an amount (limits count money in integer micro-units).
+pub(crate) fn micro(x: f64) -> u64 {
+    if x.is_finite() && x > 0.0 {
+        (x * 1e6).round() as u64
+    } else {
+        0
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The `[limits]` view of motionq's config: one entry per configured vendor key, spend caps
+/// converted from the vendor's unit to micro-units.
+pub fn limits_config(cfg: &Config) -> LimitsConfig {
+    let mut lc = LimitsConfig::default();
+    for (v, vc) in &cfg.vendors {
+        for k in &vc.keys {
+            let cap = |x: Option<f64>| x.map(micro);
+            // Built through serde so fields the limiter adds later take their defaults.
+            let limits: KeyLimits = serde_json::from_value(serde_json::json!({
+                "create_rate_per_s": k.create_rate_per_s,
+                "create_burst": k.create_burst.max(1),
+                "query_rate_per_s": k.query_rate_per_s,
+                "query_burst": k.query_burst.max(1),
+                "max_concurrent": k.max_concurrent,
+                "lease_ttl_ms": k.lease_ttl_s.max(1) * 1000,
+                "spend": SpendLimits {
+                    hourly: cap(k.spend_hourly),
+                    daily: cap(k.spend_daily),
+                    total: cap(k.spend_total),
+                },
+            }))
+            .expect("KeyLimits from a complete JSON object");
+            lc.keys.insert(format!("{v}/{}", k.alias), limits);
+        }
+    }
+    lc
+}
+
+/// The queue settings of `[queue]`.
+pub fn queue_config(cfg: &Config) -> Result<QueueConfig, PipelineError> {
+    cfg.queue
+        .clone()
+        .try_into::<QueueConfig>()
+        .map_err(|e| PipelineError::Config(format!("[queue]: {e}")))
+}
+
+impl Pipeline {
+    /// Connects everything a stage needs. API keys are read from their env vars now: a missing
+    /// one is an error naming the variable.
+    pub async fn connect(cfg: &Config, opts: PipelineOptions) -> Result<Self, PipelineError> {
+        let conn = RedisConn::connect(&cfg.redis).await?;
+        let prefix = cfg.redis.key_prefix.clone();
+        let store = Store::new(conn.clone(), &prefix);
+        let limits = Limits::new(conn.clone(), &prefix, limits_config(cfg))?;
+        let qcfg = queue_config(cfg)?;
+        let submit_q = StreamQueue::with_conn(conn.clone(), &cfg.redis, "submit", qcfg.clone())?;
+        let poll_q = StreamQueue::with_conn(conn.clone(), &cfg.redis, "poll", qcfg.clone())?;
+        let collect_q = StreamQueue::with_conn(conn.clone(), &cfg.redis, "collect", qcfg.clone())?;
+        let http = motionq_vendors::HttpOptions::default()
+            .build_client()
+            .map_err(|e| PipelineError::Config(format!("HTTP client: {e}")))?;
+        let mut clients = BTreeMap::new();
+        let mut keys_by_vendor: BTreeMap<Vendor, Vec<KeyId>> = BTreeMap::new();
+        for (v, vc) in &cfg.vendors {
+            if vc.keys.is_empty() {
+                continue;
+            }
+            let base: url::Url = vc.base_url.parse().map_err(|e| {
+                PipelineError::Config(format!("vendors.{v}.base_url `{}`: {e}", vc.base_url))
+            })?;
+            let vhttp = motionq_vendors::HttpOptions {
+                connect_timeout: Duration::from_millis(vc.connect_timeout_ms),
+                request_timeout: Duration::from_millis(vc.request_timeout_ms),
+                ..Default::default()
+            }
+            .build_client()
+            .unwrap_or_else(|_| http.clone());
+            for k in &vc.keys {
+                let secret = k
+                    .api_key(*v)
+                    .map_err(|e| PipelineError::Config(e.to_string()))?;
+                let id = KeyId::new(*v, k.alias.clone())?;
+                clients.insert(
+                    id.clone(),
+                    VendorClient::with_http_client(
+                        Arc::from(motionq_vendors::adapter_for(*v)),
+                        base.clone(),
+                        secret,
+                        vhttp.clone(),
+                    ),
+                );
+                keys_by_vendor.entry(*v).or_default().push(id);
+            }
+        }
+        let collector = if cfg.storage.url.is_empty() {
+            None
+        } else {
+            let sc = motionq_collect::StorageConfig {
+                url: cfg.storage.url.clone(),
+                options: cfg.storage.options.clone(),
+            };
+            let storage = motionq_collect::Storage::from_config(&sc)
+                .map_err(|e| PipelineError::Config(format!("[storage]: {e}")))?;
+            let co = motionq_collect::CollectOptions {
+                max_bytes: cfg.storage.max_object_bytes,
+                ..Default::default()
+            };
+            // reqwest has no connect timeout by default; a dead CDN must not hang a collect.
+            let http = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| PipelineError::Config(format!("HTTP client: {e}")))?;
+            Some(Collector::new(storage, http, co))
+        };
+        let unreconcilable = match cfg.worker.unreconcilable.as_str() {
+            "resubmit" => Unreconcilable::Resubmit,
+            _ => Unreconcilable::Fail,
+        };
+        let crash_after_create = std::env::var("MOTIONQ_TEST_CRASH_AFTER_CREATE")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|p| *p > 0.0);
+        let callback_token = cfg
+            .webhooks
+            .token_env
+            .as_ref()
+            .and_then(|v| std::env::var(v).ok())
+            .filter(|t| !t.is_empty());
+        Ok(Self {
+            prices: cfg.prices(),
+            cfg: cfg.clone(),
+            store,
+            limits,
+            conn,
+            prefix,
+            clients,
+            keys_by_vendor,
+            submit_q,
+            poll_q,
+            collect_q,
+            collector,
+            opts,
+            retry: qcfg.retry,
+            unreconcilable,
+            crash_after_create,
+            callback_token,
+            metrics: motionq_metrics::Metrics::new(),
+        })
+    }
+
+    /// Records into `metrics` (the catalogue the process serves on `/metrics`) instead of a
+    /// private one.
+    pub fn with_metrics(mut self, metrics: motionq_metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this pipeline records into.
+    pub fn metrics(&self) -> &motionq_metrics::Metrics {
+        &self.metrics
+    }
+
+    /// `Store::transition`, counted in `motionq_job_transitions_total` when it moved the job.
+    pub(crate) async fn transition(
+        &self,
+        campaign: &str,
+        job: &str,
+        from: &[JobState],
+        to: JobState,
+        detail: &str,
+        fields: &[(&str, String)],
+    ) -> Result<motionq_store::Transition, PipelineError> {
+        let t = self
+            .store
+            .transition(campaign, job, from, to, detail, fields)
+            .await?;
+        if let motionq_store::Transition::Moved(prev) = t {
+            if prev != to {
+                self.metrics.job_transition(campaign, prev, to);
+            }
+        }
+        Ok(t)
+    }
+
+    /// Times one vendor call and records it (request, status class, classified error).
+    pub(crate) async fn vendor_call<T>(
+        &self,
+        key: &KeyId,
+        op: motionq_metrics::Operation,
+        fut: impl std::future::Future<Output = Result<T, motionq_vendors::VendorError>>,
+    ) -> Result<T, motionq_vendors::VendorError> {
+        let start = std::time::Instant::now();
+        let r = fut.await;
+        let status = match &r {
+            Ok(_) => Some(200),
+            Err(e) => e.http_status,
+        };
+        self.metrics
+            .vendor_request(key.vendor(), key.alias(), op, status, start.elapsed());
+        if let Err(e) = &r {
+            self.metrics
+                .vendor_error(key.vendor(), key.alias(), e.class);
+        }
+        r
+    }
+
+    /// The record store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The limiter.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The submit queue (the feeder's output).
+    pub fn submit_queue(&self) -> &StreamQueue<StageJob> {
+        &self.submit_q
+    }
+
+    pub(crate) fn campaign_key(&self, campaign: &str, what: &str) -> String {
+        format!("{}:{{c:{campaign}}}:{what}", self.prefix)
+    }
+
+    pub(crate) fn inflight_key(&self, campaign: &str) -> String {
+        self.campaign_key(campaign, "inflight")
+    }
+
+    fn index_key(&self, vendor: Vendor, what: &str) -> String {
+        format!("{}:{{t:{vendor}}}:{what}", self.prefix)
+    }
+
+    // ---- locks ---------------------------------------------------------------------------
+
+    async fn lock(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+        mode: &str,
+    ) -> Result<bool, PipelineError> {
+        let n: i64 = LOCK
+            .key(key)
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as u64)
+            .arg(mode)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Takes the per-job processing lock: two deliveries of one job never run a stage
+    /// concurrently (the queue is at-least-once). Returns the token to release with.
+    pub(crate) async fn lock_job(
+        &self,
+        campaign: &str,
+        job: &str,
+    ) -> Result<Option<String>, PipelineError> {
+        let token = format!("{}-{}", std::process::id(), rand::random::<u64>());
+        let key = self.campaign_key(campaign, &format!("lock:{job}"));
+        Ok(self
+            .lock(&key, &token, self.opts.job_lock_ttl, "take")
+            .await?
+            .then_some(token))
+    }
+
+    pub(crate) async fn unlock_job(&self, campaign: &str, job: &str, token: &str) {
+        let key = self.campaign_key(campaign, &format!("lock:{job}"));
+        if let Err(e) = self
+            .lock(&key, token, Duration::from_millis(1), "release")
+            .await
+        {
+            tracing::warn!(error = %e, "could not release a job lock; it expires by itself");
+        }
+    }
+
+    fn tasklist_lock_key(&self, key: &KeyId) -> String {
+        self.index_key(key.vendor(), &format!("createlock:{}", key.alias()))
+    }
+
+    /// The per-key create lock of task-list vendors, held by the job's slot holder id, waiting
+    /// up to `wait` for it.
+    pub(crate) async fn take_tasklist_lock(
+        &self,
+        key: &KeyId,
+        holder: &str,
+        wait: Duration,
+    ) -> Result<bool, PipelineError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let lk = self.tasklist_lock_key(key);
+        loop {
+            if self
+                .lock(&lk, holder, self.opts.tasklist_lock_ttl, "take")
+                .await?
+            {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) async fn release_tasklist_lock(
+        &self,
+        key: &KeyId,
+        holder: &str,
+    ) -> Result<(), PipelineError> {
+        self.lock(
+            &self.tasklist_lock_key(key),
+            holder,
+            Duration::from_millis(1),
+            "release",
+        )
+        .await?;
+        Ok(())
+    }
+
+    // ---- task index ------------------------------------------------------------------------
+
+    /// Records `task_id → (campaign, job)` and `idempotency key → task_id` for `vendor` in one
+    /// transaction. Webhook intake reads the first; reconciliation reads the second (a callback
+    /// that carries our id may fill it for a task whose create answer was lost).
+    pub async fn record_task(
+        &self,
+        vendor: Vendor,
+        task_id: &str,
+        campaign: &str,
+        job: &str,
+        idem: &str,
+    ) -> Result<(), PipelineError> {
+        let entry = serde_json::json!({"campaign": campaign, "job": job, "idem": idem}).to_string();
+        let _: () = redis::pipe()
+            .atomic()
+            .hset(self.index_key(vendor, "tasks"), task_id, entry)
+            .ignore()
+            .hset(self.index_key(vendor, "idem"), idem, task_id)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// The task recorded for an idempotency key, if any.
+    pub async fn task_for_idem(
+        &self,
+        vendor: Vendor,
+        idem: &str,
+    ) -> Result<Option<String>, PipelineError> {
+        Ok(self
+            .conn
+            .clone()
+            .hget(self.index_key(vendor, "idem"), idem)
+            .await?)
+    }
+
+    /// `(campaign, job)` of a vendor task, for webhook intake.
+    pub async fn job_for_task(
+        &self,
+        vendor: Vendor,
+        task_id: &str,
+    ) -> Result<Option<(String, String)>, PipelineError> {
+        let v: Option<String> = self
+            .conn
+            .clone()
+            .hget(self.index_key(vendor, "tasks"), task_id)
+            .await?;
+        Ok(
+            v.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .and_then(|j| {
+                    Some((
+                        j.get("campaign")?.as_str()?.to_string(),
+                        j.get("job")?.as_str()?.to_string(),
+                    ))
+                }),
+        )
+    }
+
+    /// Which of `task_ids` are in the index.
+    pub(crate) async fn known_tasks(
+        &self,
+        vendor: Vendor,
+        task_ids: &[String],
+    ) -> Result<Vec<bool>, PipelineError> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for t in task_ids {
+            pipe.hexists(self.index_key(vendor, "tasks"), t);
+        }
+        Ok(pipe.query_async(&mut self.conn.clone()).await?)
+    }
+
+    /// Marks unrecorded vendor tasks as seen (claimed by nobody), so a later reconciliation on
+    /// the same key does not mistake them for its own.
+    pub(crate) async fn mark_orphans(
+        &self,
+        vendor: Vendor,
+        task_ids: &[String],
+        note: &str,
+    ) -> Result<(), PipelineError> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for t in task_ids {
+            let entry = serde_json::json!({"orphan": note}).to_string();
+            pipe.hset_nx(self.index_key(vendor, "tasks"), t, entry)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    // ---- records ---------------------------------------------------------------------------
+
+    /// Sets bookkeeping fields on a job if it is still in `state` (no event). With
+    /// `next_poll_in`, also sets `next_poll_at` from Redis time.
+    pub(crate) async fn touch(
+        &self,
+        campaign: &str,
+        job: &str,
+        state: JobState,
+        next_poll_in: Option<Duration>,
+        fields: &[(&str, String)],
+    ) -> Result<bool, PipelineError> {
+        let mut inv = TOUCH.prepare_invoke();
+        inv.key(self.store.keys().job(campaign, job))
+            .arg(state.as_str())
+            .arg(next_poll_in.map_or(-1, |d| d.as_millis() as i64));
+        for (k, v) in fields {
+            inv.arg(*k).arg(v);
+        }
+        let (ok, _now): (i64, u64) = inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(ok == 1)
+    }
+
+    pub(crate) async fn push_submit(&self, campaign: &str, job: &str) -> Result<(), PipelineError> {
+        let m = StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        };
+        self.submit_q
+            .push_with_id(&format!("{campaign}/{job}"), &m)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn push_poll(
+        &self,
+        campaign: &str,
+        job: &str,
+        delay: Duration,
+    ) -> Result<(), PipelineError> {
+        let m = StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        };
+        if delay.is_zero() {
+            self.poll_q.push(&m).await?;
+        } else {
+            self.poll_q.push_after(&m, delay).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn push_collect(
+        &self,
+        campaign: &str,
+        job: &str,
+    ) -> Result<(), PipelineError> {
+        let m = StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        };
+        self.collect_q
+            .push_with_id(&format!("{campaign}/{job}"), &m)
+            .await?;
+        Ok(())
+    }
+
+    /// Worst-case billed seconds of a job on `vendor`: its known reference length, else the
+    /// orientation's longest output.
+    pub(crate) fn job_seconds(&self, rec: &JobRecord, vendor: Vendor) -> f64 {
+        match rec.spec.video_duration_s {
+            Some(d) => vendor.billed_seconds(rec.spec.orientation, d),
+            None => vendor.worst_case_seconds(rec.spec.orientation),
+        }
+    }
+
+    /// Cost in the vendor's unit and in USD (micro-units), when the prices are known.
+    pub(crate) fn cost(
+        &self,
+        vendor: Vendor,
+        tier: Tier,
+        seconds: f64,
+    ) -> (Option<u64>, Option<u64>) {
+        let p = self.prices.get(&vendor);
+        (
+            p.and_then(|p| p.per_second(tier))
+                .map(|r| micro(r * seconds)),
+            p.and_then(|p| p.usd_per_second(tier))
+                .map(|r| micro(r * seconds)),
+        )
+    }
+
+    /// Callback URL for a create call, when this deployment receives webhooks: it carries the
+    /// job's idempotency key, so a callback can name the job even if the create answer was lost.
+    pub fn callback_url(&self, vendor: Vendor, idem: &str) -> Option<String> {
+        let base = self.cfg.webhooks.public_base_url.as_ref()?;
+        let token = self.callback_token.as_ref()?;
+        if !vendor.capabilities().callbacks {
+            return None;
+        }
+        Some(format!(
+            "{}/webhooks/{vendor}/{token}?mq={idem}",
+            base.trim_end_matches('/')
+        ))
+    }
+
+    /// The test-only crash hook (see the crate docs).
+    pub(crate) fn maybe_crash_after_create(&self) {
+        if let Some(p) = self.crash_after_create {
+            if rand::random::<f64>() < p {
+                eprintln!("MOTIONQ_TEST_CRASH_AFTER_CREATE: aborting after a create answer");
+                std::process::abort();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_valid_and_distinct_per_generation() {
+        let a = JobIds::new("camp", "job/../1", 0);
+        assert_eq!(a, JobIds::new("camp", "job/../1", 0));
+        let b = JobIds::new("camp", "job/../1", 1);
+        assert_eq!(a.holder, b.holder, "one slot holder per job");
+        assert_ne!(a.res_key, b.res_key);
+        assert_ne!(a.idem, b.idem);
+        for s in [&a.holder, &a.res_key, &a.res_campaign, &a.idem] {
+            assert!(s.len() <= 200);
+            assert!(
+                s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{s}"
+            );
+        }
+        assert_ne!(
+            JobIds::new("c", "ab", 0).holder,
+            JobIds::new("ca", "b", 0).holder
+        );
+    }
+
+    #[test]
+    fn micro_units() {
+        assert_eq!(micro(1.25), 1_250_000);
+        assert_eq!(micro(-1.0), 0);
+        assert_eq!(micro(f64::NAN), 0);
+    }
+
+    #[test]
+    fn limits_from_config_converts_caps() {
+        let mut cfg = Config::default();
+        cfg.vendors
+            .get_mut(&Vendor::Evolink)
+            .unwrap()
+            .keys
+            .push(motionq_config::KeyConfig {
+                alias: "main".into(),
+                api_key_env: "X".into(),
+                create_rate_per_s: 3.0,
+                create_burst: 1,
+                query_rate_per_s: 9.0,
+                query_burst: 2,
+                max_concurrent: 4,
+                lease_ttl_s: 30,
+                spend_hourly: Some(2.5),
+                spend_daily: None,
+                spend_total: None,
+            });
+        let lc = limits_config(&cfg);
+        let k = &lc.keys["evolink/main"];
+        assert_eq!(k.spend.hourly, Some(2_500_000));
+        assert_eq!(k.lease_ttl_ms, 30_000);
+        assert_eq!(k.max_concurrent, 4);
+        lc.validate().unwrap();
+    }
+}

@@ -1,0 +1,1093 @@
+//! The submit stage: route, limit, write the intent, create, record; and reconciliation of a
+//! job found in `submitting` (see the crate docs for the exactly-once design).
+
+use std::time::{Duration, SystemTime};
+
+use apalis_core::error::{BoxDynError, DeferredError, RetryAfterError};
+use motionq_core::{ErrorClass, JobState, Reconciliation, Vendor};
+use motionq_limits::{
+    BudgetRef, CommitOutcome, Decision, KeyId, Op, ReservationState, ReserveOutcome, SlotDecision,
+};
+use motionq_queue::Delivery;
+use motionq_store::{CampaignRecord, JobRecord, Transition};
+use motionq_vendors::{CreateContext, FindOutcome, VendorError};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::error::PipelineError;
+use crate::pipeline::{micro, now_ms, JobIds, Pipeline, StageJob, Unreconcilable};
+
+/// Fields of the submit intent, cleared when a job goes back to `admitted`.
+const INTENT_FIELDS: [&str; 6] = [
+    "vendor",
+    "key_alias",
+    "idem_key",
+    "intent_at",
+    "res_key",
+    "res_campaign",
+];
+
+/// Why the job is waiting (not an error): deferred without counting an attempt.
+#[derive(Debug, thiserror::Error)]
+#[error("waiting: {0}")]
+pub struct Waiting(pub String);
+
+fn wait(reason: impl Into<String>) -> BoxDynError {
+    DeferredError::new(Waiting(reason.into())).into()
+}
+
+pub(crate) fn gen_of(rec: &JobRecord) -> u64 {
+    rec.fields
+        .get("gen")
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The limiter budget id of a campaign's budget (`campaign/<id>`): the campaign id itself, or a
+/// hash when it has characters the limiter does not accept.
+pub fn campaign_budget_id(c: &str) -> String {
+    let ok = !c.is_empty()
+        && c.len() <= 190
+        && c.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_-.:@".contains(ch));
+    if ok {
+        c.to_string()
+    } else {
+        format!("h-{}", &hex::encode(Sha256::digest(c.as_bytes()))[..32])
+    }
+}
+
+/// The apalis handler of the `submit` queue.
+pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("submit", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt, vendor = tracing::field::Empty, key = tracing::field::Empty);
+    async {
+        let Some(token) = p.lock_job(&msg.campaign, &msg.job).await? else {
+            return Err(wait("another worker holds this job"));
+        };
+        let r = locked(p, &msg, &d).await;
+        p.unlock_job(&msg.campaign, &msg.job, &token).await;
+        if let Err(e) = &r {
+            if e.downcast_ref::<DeferredError>().is_none() {
+                tracing::warn!(error = %e, "submit attempt failed");
+            }
+        }
+        r
+    }
+    .instrument(span)
+    .await
+}
+
+async fn locked(p: &Pipeline, msg: &StageJob, d: &Delivery) -> Result<(), BoxDynError> {
+    let (c, j) = (&msg.campaign, &msg.job);
+    let Some(rec) = p.store.job(c, j).await? else {
+        return Ok(());
+    };
+    p.touch(c, j, rec.state, None, &[("seen_at", now_ms().to_string())])
+        .await?;
+    match rec.state {
+        JobState::Admitted => {}
+        JobState::Submitting => return reconcile(p, &rec, c, d).await,
+        JobState::Submitted => {
+            // Crash after recording the task but before the poll push: the poll chain's gate
+            // drops the extra message if a chain is alive.
+            p.push_poll(c, j, Duration::ZERO).await?;
+            return Ok(());
+        }
+        JobState::Completed => {
+            p.push_collect(c, j).await?;
+            return Ok(());
+        }
+        _ => return Ok(()),
+    }
+    let camp = p.store.campaign(c).await?;
+    match camp.state.as_str() {
+        "paused" => {
+            p.transition(
+                c,
+                j,
+                &[JobState::Admitted],
+                JobState::Queued,
+                "campaign paused",
+                &[],
+            )
+            .await?;
+            return Ok(());
+        }
+        "cancelled" => {
+            p.transition(
+                c,
+                j,
+                &[JobState::Admitted],
+                JobState::Cancelled,
+                "campaign cancelled",
+                &[],
+            )
+            .await?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    submit_fresh(p, &rec, &camp, c, d).await
+}
+
+enum KeyOutcome {
+    /// Submitted (or the job moved on).
+    Done,
+    /// This key cannot be used now; try the next.
+    Skip(String),
+    /// Stop routing: the job waits (campaign budget).
+    Wait(String),
+}
+
+async fn submit_fresh(
+    p: &Pipeline,
+    rec: &JobRecord,
+    camp: &CampaignRecord,
+    c: &str,
+    d: &Delivery,
+) -> Result<(), BoxDynError> {
+    let ids = JobIds::new(c, &rec.id, gen_of(rec));
+    // An admitted job holds no concurrency slot; one left over from a run that died before
+    // its intent (possibly on another key than the one picked now) is given back first.
+    for v in &rec.vendors {
+        for k in p
+            .keys_by_vendor
+            .get(v)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            p.limits.release_slot(k, &ids.holder).await?;
+        }
+    }
+    let order = motionq_core::pricing::route_order(
+        &rec.vendors,
+        rec.spec.tier,
+        camp.spec.routing,
+        &p.prices,
+    );
+    for round in 0..4 {
+        let mut reasons: Vec<String> = Vec::new();
+        let mut soonest: Option<Duration> = None;
+        for &vendor in &order {
+            let Some(keys) = p.keys_by_vendor.get(&vendor) else {
+                reasons.push(format!("{vendor}: no configured key"));
+                continue;
+            };
+            let secs = p.job_seconds(rec, vendor);
+            let (units, usd) = p.cost(vendor, rec.spec.tier, secs);
+            if camp.spec.budget_usd.is_some() && usd.is_none() {
+                reasons.push(format!(
+                    "{vendor}: USD price unknown, the campaign budget cannot be enforced"
+                ));
+                continue;
+            }
+            // Without a known price a key with spend caps cannot be used safely.
+            let cands: Vec<KeyId> = keys
+                .iter()
+                .filter(|k| {
+                    units.is_some()
+                        || p.limits
+                            .key_limits(k)
+                            .map(|l| l.spend == Default::default())
+                            .unwrap_or(false)
+                })
+                .cloned()
+                .collect();
+            if cands.is_empty() {
+                reasons.push(format!(
+                    "{vendor}: price unknown and every key has a spend cap"
+                ));
+                continue;
+            }
+            let amount = units.unwrap_or(0);
+            let key = match p.limits.pick_usable(&cands, Some(amount)).await? {
+                Ok(k) => k,
+                Err(why) => {
+                    if let Some(r) = why.retry_in(SystemTime::now()) {
+                        soonest = Some(soonest.map_or(r, |s: Duration| s.min(r)));
+                    }
+                    reasons.push(format!("{vendor}: {why}"));
+                    continue;
+                }
+            };
+            match try_key(p, rec, camp, c, &ids, vendor, &key, amount, usd, d).await? {
+                KeyOutcome::Done => return Ok(()),
+                KeyOutcome::Skip(r) => reasons.push(format!("{key}: {r}")),
+                KeyOutcome::Wait(r) => return record_wait(p, rec, c, r).await,
+            }
+        }
+        // A short create-rate wait is spent here rather than re-queued.
+        match soonest {
+            Some(s) if s <= p.opts.max_rate_wait && round < 3 => {
+                tokio::time::sleep(s.max(Duration::from_millis(20))).await;
+            }
+            _ => return record_wait(p, rec, c, reasons.join("; ")).await,
+        }
+    }
+    record_wait(p, rec, c, "no usable key".into()).await
+}
+
+/// Records why the job waits (field `wait_reason` plus an event when the reason changes) and
+/// defers it without counting an attempt.
+async fn record_wait(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    reason: String,
+) -> Result<(), BoxDynError> {
+    let reason = if reason.is_empty() {
+        "no vendor allowed for this job".to_string()
+    } else {
+        reason
+    };
+    let short: String = reason.chars().take(500).collect();
+    // Numbers (waits, amounts) change on every run; only a different kind of reason is worth
+    // an event in the audit log.
+    let kind = |r: &str| -> String { r.chars().filter(|c| !c.is_ascii_digit()).collect() };
+    if rec.fields.get("wait_reason").map(|r| kind(r)) != Some(kind(&short)) {
+        tracing::info!(reason = %short, "job waits");
+        p.transition(
+            c,
+            &rec.id,
+            &[JobState::Admitted],
+            JobState::Admitted,
+            &format!("waiting: {short}"),
+            &[("wait_reason", short.clone())],
+        )
+        .await?;
+    }
+    Err(wait(short))
+}
+
+async fn release_all(
+    p: &Pipeline,
+    key: &KeyId,
+    ids: &JobIds,
+    campaign_res: bool,
+) -> Result<(), PipelineError> {
+    release_res(p, &ids.res_key).await?;
+    if campaign_res {
+        release_res(p, &ids.res_campaign).await?;
+    }
+    p.limits.release_slot(key, &ids.holder).await?;
+    Ok(())
+}
+
+/// Releases a reservation; one that does not exist (never taken) is already released.
+pub(crate) async fn release_res(p: &Pipeline, id: &str) -> Result<(), PipelineError> {
+    match p.limits.release(id).await {
+        Ok(_) | Err(motionq_limits::LimitsError::UnknownReservation(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn try_key(
+    p: &Pipeline,
+    rec: &JobRecord,
+    camp: &CampaignRecord,
+    c: &str,
+    ids: &JobIds,
+    vendor: Vendor,
+    key: &KeyId,
+    amount: u64,
+    usd: Option<u64>,
+    d: &Delivery,
+) -> Result<KeyOutcome, BoxDynError> {
+    let span = tracing::Span::current();
+    span.record("vendor", vendor.as_str());
+    span.record("key", key.alias());
+    // 1. Concurrency slot, held until the vendor task is terminal.
+    match p.limits.acquire_slot(key, &ids.holder, None).await? {
+        SlotDecision::Acquired(_) => {}
+        SlotDecision::Full {
+            in_flight, limit, ..
+        } => {
+            return Ok(KeyOutcome::Skip(format!(
+                "all {limit} slots in use ({in_flight})"
+            )))
+        }
+        SlotDecision::Parked(pk) => return Ok(KeyOutcome::Skip(format!("parked ({})", pk.reason))),
+    }
+    // 2. Money for the worst case: the campaign budget (USD), then the key's budgets (vendor
+    //    unit). Two reservations because a reservation's budgets share one unit.
+    let campaign_res = camp.spec.budget_usd.is_some();
+    if let Some(budget) = camp.spec.budget_usd {
+        let refs = [BudgetRef::Campaign {
+            id: campaign_budget_id(c),
+            limit: micro(budget),
+        }];
+        match p
+            .limits
+            .reserve(&refs, &ids.res_campaign, usd.unwrap_or(0))
+            .await?
+        {
+            ReserveOutcome::Reserved(_) => {}
+            ReserveOutcome::Denied(den) => {
+                p.limits.release_slot(key, &ids.holder).await?;
+                let why = match &den.reason {
+                    motionq_limits::DenyReason::OverLimit { used, reserved, limit, requested, .. } => format!(
+                        "campaign budget: ${:.2} spent + ${:.2} reserved + ${:.2} for this job > ${:.2}",
+                        *used as f64 / 1e6, *reserved as f64 / 1e6, *requested as f64 / 1e6, *limit as f64 / 1e6
+                    ),
+                    motionq_limits::DenyReason::KeyParked(_) => "campaign budget: denied".into(),
+                };
+                return Ok(KeyOutcome::Wait(why));
+            }
+            ReserveOutcome::AlreadyCommitted { .. } => {
+                release_res(p, &ids.res_campaign).await?;
+                p.limits.release_slot(key, &ids.holder).await?;
+                return Ok(KeyOutcome::Skip(
+                    "stale committed campaign reservation released; retrying".into(),
+                ));
+            }
+            ReserveOutcome::AlreadySettled { .. } => {
+                p.limits.release_slot(key, &ids.holder).await?;
+                return Ok(KeyOutcome::Wait(
+                    "campaign reservation of this generation already settled; use `motionq retry`"
+                        .into(),
+                ));
+            }
+        }
+    }
+    match p
+        .limits
+        .reserve(&[BudgetRef::Key(key.clone())], &ids.res_key, amount)
+        .await?
+    {
+        ReserveOutcome::AlreadyCommitted { .. } => {
+            // Only reachable if a committed generation was sent back to `admitted` without
+            // a new generation: never send under it again; free it and reserve afresh.
+            release_res(p, &ids.res_key).await?;
+            if campaign_res {
+                release_res(p, &ids.res_campaign).await?;
+            }
+            p.limits.release_slot(key, &ids.holder).await?;
+            return Ok(KeyOutcome::Skip(
+                "stale committed reservation released; retrying".into(),
+            ));
+        }
+        ReserveOutcome::Reserved(_) => {}
+        ReserveOutcome::Denied(den) => {
+            if campaign_res {
+                release_res(p, &ids.res_campaign).await?;
+            }
+            p.limits.release_slot(key, &ids.holder).await?;
+            return Ok(KeyOutcome::Skip(format!("budget {} full", den.budget)));
+        }
+        ReserveOutcome::AlreadySettled { .. } => {
+            release_all(p, key, ids, campaign_res).await?;
+            return Ok(KeyOutcome::Wait(
+                "key reservation of this generation already settled; use `motionq retry`".into(),
+            ));
+        }
+    }
+    // 3. Create rate, looked at only (waiting is not a failed attempt). The token itself is
+    //    taken later (6), after the intent and lock: taken here, they would sit between it
+    //    and the vendor and let creates bunch up there.
+    loop {
+        match p.limits.peek(key, Op::Create, 1).await? {
+            Decision::Allowed => break,
+            Decision::Wait(w) if w <= p.opts.max_rate_wait => {
+                p.metrics.rate_limit_wait(vendor, key.alias(), w);
+                tokio::time::sleep(w).await
+            }
+            Decision::Wait(w) => {
+                release_all(p, key, ids, campaign_res).await?;
+                return Ok(KeyOutcome::Skip(format!("create rate: next call in {w:?}")));
+            }
+            Decision::Parked(pk) => {
+                release_all(p, key, ids, campaign_res).await?;
+                return Ok(KeyOutcome::Skip(format!("parked ({})", pk.reason)));
+            }
+        }
+    }
+    let tasklist = vendor.capabilities().reconciliation == Reconciliation::TaskList;
+    // 5. The intent, BEFORE the call.
+    let fields = [
+        ("vendor", vendor.as_str().to_string()),
+        ("key_alias", key.alias().to_string()),
+        ("idem_key", ids.idem.clone()),
+        ("gen", gen_of(rec).to_string()),
+        ("intent_at", now_ms().to_string()),
+        ("res_key", ids.res_key.clone()),
+        (
+            "res_campaign",
+            if campaign_res {
+                ids.res_campaign.clone()
+            } else {
+                String::new()
+            },
+        ),
+        ("wait_reason", String::new()),
+    ];
+    let detail = format!("submit intent {key} attempt {}", d.attempt);
+    match p
+        .transition(
+            c,
+            &rec.id,
+            &[JobState::Admitted],
+            JobState::Submitting,
+            &detail,
+            &fields,
+        )
+        .await?
+    {
+        Transition::Moved(_) => {}
+        _ => {
+            release_all(p, key, ids, campaign_res).await?;
+            return Ok(KeyOutcome::Done);
+        }
+    }
+    // Task-list vendors: at most one create per key in flight and unrecorded (see the crate
+    // docs). Taken after the intent, so a worker dying here leaves a `submitting` job whose
+    // reconciliation (on this same key) re-takes or frees the lock.
+    if tasklist
+        && !p
+            .take_tasklist_lock(key, &ids.holder, Duration::from_secs(5))
+            .await?
+    {
+        back_out(p, rec, c, key, ids, campaign_res, false, None).await?;
+        return Ok(KeyOutcome::Skip(
+            "create lock busy (another create on this key is being recorded)".into(),
+        ));
+    }
+    // 6. The create-rate token. Taken after the intent and lock (so only the commit below sits
+    //    between it and the vendor) and BEFORE the commit: a worker that dies while waiting
+    //    for it holds only pending reservations, which the reservation lease gives back.
+    let rate_deadline = tokio::time::Instant::now() + p.opts.max_rate_wait;
+    loop {
+        match p.limits.acquire(key, Op::Create, 1).await? {
+            Decision::Allowed => break,
+            Decision::Wait(w) if tokio::time::Instant::now() + w <= rate_deadline => {
+                p.metrics.rate_limit_wait(vendor, key.alias(), w);
+                tokio::time::sleep(w).await
+            }
+            Decision::Wait(_) | Decision::Parked(_) => {
+                // Another worker took the slot seen in step 3: nothing was sent; give
+                // everything back and wait for the key again.
+                back_out(
+                    p,
+                    rec,
+                    c,
+                    key,
+                    ids,
+                    campaign_res,
+                    tasklist,
+                    Some("create rate: the key's next slot went to another worker".into()),
+                )
+                .await?;
+                return Err(wait("create rate: waiting for the key's next slot"));
+            }
+        }
+    }
+    // 7a. Commit right before sending: from here the money stays held whatever happens, and a
+    //    committed key reservation is the marker "a create call may have been sent".
+    for (res, on) in [(&ids.res_campaign, campaign_res), (&ids.res_key, true)] {
+        if !on {
+            continue;
+        }
+        if let CommitOutcome::Lost(st) = p.limits.commit(res, None).await? {
+            back_out(
+                p,
+                rec,
+                c,
+                key,
+                ids,
+                campaign_res,
+                tasklist,
+                Some(format!("reservation lost before sending ({})", st.as_str())),
+            )
+            .await?;
+            return Err(wait("reservation expired before the call; reserving again"));
+        }
+    }
+    // 7. The paid call.
+    let client = &p.clients[key];
+    let ctx = CreateContext {
+        idempotency_key: ids.idem.clone(),
+        callback_url: p.callback_url(vendor, &ids.idem),
+    };
+    let answer = p
+        .vendor_call(
+            key,
+            motionq_metrics::Operation::Create,
+            client.create(&rec.spec, &ctx),
+        )
+        .await;
+    p.maybe_crash_after_create();
+    match answer {
+        Ok(created) => {
+            adopt(
+                p,
+                rec,
+                c,
+                vendor,
+                key,
+                ids,
+                &created.task_id,
+                "vendor accepted the task",
+            )
+            .await?;
+            Ok(KeyOutcome::Done)
+        }
+        Err(e) => create_failed(p, rec, c, vendor, key, ids, campaign_res, tasklist, e, d).await,
+    }
+}
+
+/// Records an accepted (or reconciled) task: index, reservation, record, poll.
+#[allow(clippy::too_many_arguments)]
+async fn adopt(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    vendor: Vendor,
+    key: &KeyId,
+    ids: &JobIds,
+    task_id: &str,
+    detail: &str,
+) -> Result<(), PipelineError> {
+    p.record_task(vendor, task_id, c, &rec.id, &ids.idem)
+        .await?;
+    match p.limits.commit(&ids.res_key, Some(task_id)).await {
+        Ok(_) | Err(motionq_limits::LimitsError::UnknownReservation(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let fields = [
+        ("task_id", task_id.to_string()),
+        ("submitted_at", now_ms().to_string()),
+        ("wait_reason", String::new()),
+    ];
+    let moved = p
+        .transition(
+            c,
+            &rec.id,
+            &[JobState::Submitting],
+            JobState::Submitted,
+            &format!("{detail}: {vendor} task {task_id}"),
+            &fields,
+        )
+        .await?;
+    if vendor.capabilities().reconciliation == Reconciliation::TaskList {
+        p.release_tasklist_lock(key, &ids.holder).await?;
+    }
+    if matches!(moved, Transition::Moved(_)) {
+        let _ = p.limits.on_success(key, Op::Create).await;
+        p.push_poll(c, &rec.id, p.opts.first_poll_delay).await?;
+        tracing::info!(task_id, "submitted");
+    }
+    Ok(())
+}
+
+/// Sends a `submitting` job whose create call provably did not take effect back to
+/// `admitted`, returning its money and slot.
+#[allow(clippy::too_many_arguments)]
+async fn back_out(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    key: &KeyId,
+    ids: &JobIds,
+    campaign_res: bool,
+    tasklist: bool,
+    why: Option<String>,
+) -> Result<(), PipelineError> {
+    let mut fields: Vec<(&str, String)> =
+        INTENT_FIELDS.iter().map(|f| (*f, String::new())).collect();
+    if let Some(w) = &why {
+        fields.push(("last_error", w.chars().take(500).collect()));
+    }
+    p.transition(
+        c,
+        &rec.id,
+        &[JobState::Submitting],
+        JobState::Admitted,
+        why.as_deref().unwrap_or("create not sent"),
+        &fields,
+    )
+    .await?;
+    release_all(p, key, ids, campaign_res).await?;
+    if tasklist {
+        p.release_tasklist_lock(key, &ids.holder).await?;
+    }
+    Ok(())
+}
+
+/// Whether a failed create may have created a task that must be found before anything else.
+fn possibly_created(e: &VendorError, recon: Reconciliation) -> bool {
+    if e.is_duplicate_submission() {
+        return true;
+    }
+    if !e.may_have_created_task() {
+        return false;
+    }
+    match recon {
+        // Asking is exact and cheap: always ask.
+        Reconciliation::ExternalTaskId | Reconciliation::TaskList => true,
+        // Cannot ask. A 5xx answered with the vendor's error envelope is taken as a refusal
+        // (otherwise every 503 would fail a job for review); timeouts, resets and malformed
+        // 2xx bodies are possibly created.
+        Reconciliation::CallbackOnly | Reconciliation::None => {
+            let code = e.code.as_deref().unwrap_or("");
+            let answered_5xx = matches!(e.http_status, Some(s) if (500..600).contains(&s));
+            !(answered_5xx && !code.starts_with("malformed") && !code.starts_with("transport"))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn create_failed(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    vendor: Vendor,
+    key: &KeyId,
+    ids: &JobIds,
+    campaign_res: bool,
+    tasklist: bool,
+    e: VendorError,
+    d: &Delivery,
+) -> Result<KeyOutcome, BoxDynError> {
+    let recon = vendor.capabilities().reconciliation;
+    if possibly_created(&e, recon) {
+        tracing::warn!(error = %e, "create answer lost or ambiguous: reconciling before anything else");
+        let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
+        reconcile_inner(p, &fresh, c, d).await?;
+        return Ok(KeyOutcome::Done);
+    }
+    back_out(
+        p,
+        rec,
+        c,
+        key,
+        ids,
+        campaign_res,
+        tasklist,
+        Some(e.to_string()),
+    )
+    .await?;
+    match e.class {
+        ErrorClass::RateLimited => {
+            p.limits
+                .on_rate_limited(key, Op::Create, e.retry_after)
+                .await?;
+            Ok(KeyOutcome::Skip(format!("vendor rate limit: {e}")))
+        }
+        class if class.parks_key() => {
+            let until = (class == ErrorClass::QuotaExhausted)
+                .then(|| SystemTime::now() + e.retry_after.unwrap_or(p.opts.quota_park));
+            p.limits.park_for_error(key, class, until).await?;
+            if let Some(r) = metrics_park_reason(class) {
+                p.metrics
+                    .set_key_state(vendor, key.alias(), motionq_metrics::KeyState::Parked(r));
+            }
+            Ok(KeyOutcome::Skip(format!("key parked: {e}")))
+        }
+        ErrorClass::UpstreamTransient => {
+            let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
+            if exhausted(p, &fresh, d) {
+                fail(
+                    p,
+                    &fresh,
+                    c,
+                    JobState::Admitted,
+                    e.class.as_str(),
+                    &e.to_string(),
+                )
+                .await?;
+                return Ok(KeyOutcome::Done);
+            }
+            if !fresh.fields.contains_key("first_error_at") {
+                p.touch(
+                    c,
+                    &rec.id,
+                    JobState::Admitted,
+                    None,
+                    &[("first_error_at", now_ms().to_string())],
+                )
+                .await?;
+            }
+            p.metrics.retry(
+                motionq_metrics::Stage::Submit,
+                e.class,
+                e.retry_after.unwrap_or_else(|| p.retry.ceiling(d.attempt)),
+            );
+            match e.retry_after {
+                Some(ra) => Err(RetryAfterError::new(e, ra).into()),
+                None => Err(e.into()),
+            }
+        }
+        _ => {
+            let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
+            fail(
+                p,
+                &fresh,
+                c,
+                JobState::Admitted,
+                e.class.as_str(),
+                &e.to_string(),
+            )
+            .await?;
+            Ok(KeyOutcome::Done)
+        }
+    }
+}
+
+fn metrics_park_reason(class: ErrorClass) -> Option<motionq_metrics::ParkReason> {
+    use motionq_metrics::ParkReason as R;
+    Some(match class {
+        ErrorClass::QuotaExhausted => R::QuotaExhausted,
+        ErrorClass::InsufficientFunds => R::InsufficientFunds,
+        ErrorClass::Auth => R::Auth,
+        ErrorClass::Forbidden => R::Forbidden,
+        _ => return None,
+    })
+}
+
+/// Whether this failed run is the last the retry policy allows.
+fn exhausted(p: &Pipeline, rec: &JobRecord, d: &Delivery) -> bool {
+    if d.attempt >= p.retry.max_attempts {
+        return true;
+    }
+    let first = rec
+        .fields
+        .get("first_error_at")
+        .and_then(|v| v.parse::<u64>().ok());
+    matches!(first, Some(f) if now_ms().saturating_sub(f) > p.retry.max_total.as_millis() as u64)
+}
+
+/// Terminal failure with class and message.
+pub(crate) async fn fail(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    from: JobState,
+    class: &str,
+    message: &str,
+) -> Result<(), PipelineError> {
+    let msg: String = message.chars().take(1000).collect();
+    tracing::warn!(class, message = %msg, "job failed");
+    p.transition(
+        c,
+        &rec.id,
+        &[from],
+        JobState::Failed,
+        &format!("{class}: {msg}"),
+        &[
+            ("error_class", class.to_string()),
+            ("error_message", msg.clone()),
+            ("failed_at", now_ms().to_string()),
+            ("wait_reason", String::new()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn reconcile(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    d: &Delivery,
+) -> Result<(), BoxDynError> {
+    reconcile_inner(p, rec, c, d).await
+}
+
+/// A job in `submitting`: the create call may have reached the vendor. Find out before
+/// anything is sent again.
+async fn reconcile_inner(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    _d: &Delivery,
+) -> Result<(), BoxDynError> {
+    let f = |k: &str| rec.fields.get(k).cloned().unwrap_or_default();
+    let vendor: Vendor = f("vendor")
+        .parse()
+        .map_err(|e: String| format!("submitting job without vendor: {e}"))?;
+    let key = KeyId::new(vendor, f("key_alias"))?;
+    let ids = JobIds::new(c, &rec.id, gen_of(rec));
+    let campaign_res = !f("res_campaign").is_empty();
+    let recon = vendor.capabilities().reconciliation;
+    let tasklist = recon == Reconciliation::TaskList;
+    tracing::info!(%key, idem = %ids.idem, "reconciling a submit intent");
+    // 1. Our own index: the dying worker, or a callback carrying our id, may have recorded it.
+    if let Some(task) = p.task_for_idem(vendor, &ids.idem).await? {
+        adopt(
+            p,
+            rec,
+            c,
+            vendor,
+            &key,
+            &ids,
+            &task,
+            "reconciled from the task index",
+        )
+        .await?;
+        return Ok(());
+    }
+    // 2. Was the call ever sent? The key reservation is committed right before sending.
+    let sent = match p.limits.reservation(&ids.res_key).await? {
+        Some(r) => matches!(
+            r.state,
+            ReservationState::Committed | ReservationState::Settled
+        ),
+        None => false,
+    };
+    if !sent {
+        back_out(
+            p,
+            rec,
+            c,
+            &key,
+            &ids,
+            campaign_res,
+            tasklist,
+            Some("create call was never sent".into()),
+        )
+        .await?;
+        return Err(wait("intent without a sent call: submitting again"));
+    }
+    let Some(client) = p.clients.get(&key) else {
+        return Err(format!("key {key} is no longer configured; cannot reconcile").into());
+    };
+    match recon {
+        Reconciliation::ExternalTaskId => match p
+            .vendor_call(
+                &key,
+                motionq_metrics::Operation::Query,
+                client.find_by_idempotency_key(&ids.idem, rec.spec.tier),
+            )
+            .await
+        {
+            Ok(Some(FindOutcome::Found { task_id, .. })) => {
+                adopt(
+                    p,
+                    rec,
+                    c,
+                    vendor,
+                    &key,
+                    &ids,
+                    &task_id,
+                    "reconciled by external_task_id",
+                )
+                .await?;
+                Ok(())
+            }
+            Ok(Some(FindOutcome::Absent)) => {
+                back_out(
+                    p,
+                    rec,
+                    c,
+                    &key,
+                    &ids,
+                    campaign_res,
+                    false,
+                    Some("vendor has no task with our external_task_id".into()),
+                )
+                .await?;
+                Err(wait("create did not take effect: submitting again"))
+            }
+            Ok(_) => {
+                unreconcilable(
+                    p,
+                    rec,
+                    c,
+                    vendor,
+                    &key,
+                    &ids,
+                    "unexpected lookup answer",
+                    &[],
+                )
+                .await
+            }
+            Err(e) => {
+                if e.class == ErrorClass::RateLimited {
+                    p.limits
+                        .on_rate_limited(&key, Op::Query, e.retry_after)
+                        .await?;
+                }
+                Err(e.into())
+            }
+        },
+        Reconciliation::TaskList => {
+            if !p
+                .take_tasklist_lock(&key, &ids.holder, Duration::from_secs(5))
+                .await?
+            {
+                return Err(wait("waiting for the key's create lock to reconcile"));
+            }
+            let listed = match p
+                .vendor_call(
+                    &key,
+                    motionq_metrics::Operation::Query,
+                    client.find_by_idempotency_key(&ids.idem, rec.spec.tier),
+                )
+                .await
+            {
+                Ok(Some(FindOutcome::Candidates(list))) => list,
+                Ok(_) => {
+                    return unreconcilable(
+                        p,
+                        rec,
+                        c,
+                        vendor,
+                        &key,
+                        &ids,
+                        "unexpected task-list answer",
+                        &[],
+                    )
+                    .await
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let task_ids: Vec<String> = listed.into_iter().map(|t| t.task_id).collect();
+            let known = p.known_tasks(vendor, &task_ids).await?;
+            let orphans: Vec<String> = task_ids
+                .into_iter()
+                .zip(known)
+                .filter(|(_, k)| !k)
+                .map(|(t, _)| t)
+                .collect();
+            match orphans.len() {
+                0 => {
+                    back_out(
+                        p,
+                        rec,
+                        c,
+                        &key,
+                        &ids,
+                        campaign_res,
+                        true,
+                        Some("no unrecorded task in the vendor's list".into()),
+                    )
+                    .await?;
+                    Err(wait("create did not take effect: submitting again"))
+                }
+                1 => {
+                    adopt(
+                        p,
+                        rec,
+                        c,
+                        vendor,
+                        &key,
+                        &ids,
+                        &orphans[0],
+                        "reconciled from the task list",
+                    )
+                    .await?;
+                    Ok(())
+                }
+                n => {
+                    unreconcilable(
+                        p,
+                        rec,
+                        c,
+                        vendor,
+                        &key,
+                        &ids,
+                        &format!("{n} unrecorded tasks on the key"),
+                        &orphans,
+                    )
+                    .await
+                }
+            }
+        }
+        Reconciliation::CallbackOnly | Reconciliation::None => {
+            unreconcilable(
+                p,
+                rec,
+                c,
+                vendor,
+                &key,
+                &ids,
+                "the vendor offers no lookup and no callback named the task",
+                &[],
+            )
+            .await
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn unreconcilable(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    vendor: Vendor,
+    key: &KeyId,
+    ids: &JobIds,
+    why: &str,
+    orphans: &[String],
+) -> Result<(), BoxDynError> {
+    p.mark_orphans(vendor, orphans, &format!("{c}/{}", rec.id))
+        .await?;
+    let tasklist = vendor.capabilities().reconciliation == Reconciliation::TaskList;
+    // The committed reservation stays: the vendor may have charged it.
+    p.limits.release_slot(key, &ids.holder).await?;
+    if tasklist {
+        p.release_tasklist_lock(key, &ids.holder).await?;
+    }
+    let intent = rec.fields.get("intent_at").cloned().unwrap_or_default();
+    match p.unreconcilable {
+        Unreconcilable::Fail => {
+            let msg = format!("unreconcilable: possible charge, check vendor dashboard ({vendor} key {}, intent at {intent} ms, idempotency key {}; {why})", key.alias(), ids.idem);
+            fail(p, rec, c, JobState::Submitting, "unreconcilable", &msg).await?;
+            Ok(())
+        }
+        Unreconcilable::Resubmit => {
+            let mut fields: Vec<(&str, String)> =
+                INTENT_FIELDS.iter().map(|f| (*f, String::new())).collect();
+            fields.push(("gen", (gen_of(rec) + 1).to_string()));
+            fields.push((
+                "last_error",
+                format!(
+                    "unreconcilable ({why}); resubmitting per worker.unreconcilable = resubmit"
+                ),
+            ));
+            p.transition(
+                c,
+                &rec.id,
+                &[JobState::Submitting],
+                JobState::Admitted,
+                "unreconcilable: resubmitting (possible second charge)",
+                &fields,
+            )
+            .await?;
+            Err(wait("resubmitting under a new idempotency key"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ambiguity_rules() {
+        let e503 = VendorError::new(ErrorClass::UpstreamTransient, "busy")
+            .with_status(503)
+            .with_code(Some("service_unavailable".into()));
+        assert!(possibly_created(&e503, Reconciliation::ExternalTaskId));
+        assert!(!possibly_created(&e503, Reconciliation::CallbackOnly));
+        let timeout = VendorError::new(ErrorClass::UpstreamTransient, "t")
+            .with_code(Some("transport_timeout".into()));
+        assert!(possibly_created(&timeout, Reconciliation::None));
+        let malformed = VendorError::new(ErrorClass::UpstreamTransient, "m")
+            .with_status(200)
+            .with_code(Some("malformed_response".into()));
+        assert!(possibly_created(&malformed, Reconciliation::CallbackOnly));
+        let refused = VendorError::new(ErrorClass::RateLimited, "slow").with_status(429);
+        assert!(!possibly_created(&refused, Reconciliation::ExternalTaskId));
+        let connect = VendorError::new(ErrorClass::UpstreamTransient, "c")
+            .with_code(Some("transport_connect".into()));
+        assert!(!possibly_created(&connect, Reconciliation::None));
+    }
+
+    #[test]
+    fn campaign_ids_for_budgets() {
+        assert_eq!(campaign_budget_id("spring-2026"), "spring-2026");
+        let h = campaign_budget_id("a b/c");
+        assert!(h.starts_with("h-") && h.len() == 34);
+    }
+}

@@ -1,0 +1,264 @@
+//! [`run_worker`]: the apalis Monitor with one worker per enabled stage, plus the feeder loop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use motionq_config::Config;
+use motionq_queue::Delivery;
+
+use crate::pipeline::{Pipeline, PipelineOptions, StageJob};
+
+/// Which stages this process runs (`motionq worker --stages submit,poll,collect,feeder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stages {
+    pub submit: bool,
+    pub poll: bool,
+    pub collect: bool,
+    pub feeder: bool,
+}
+
+impl Stages {
+    /// Every stage.
+    pub const ALL: Stages = Stages {
+        submit: true,
+        poll: true,
+        collect: true,
+        feeder: true,
+    };
+
+    /// Parses `submit,poll,collect,feeder` (any subset; `all` for every stage). The error
+    /// names the unknown stage.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut st = Stages {
+            submit: false,
+            poll: false,
+            collect: false,
+            feeder: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "submit" => st.submit = true,
+                "poll" => st.poll = true,
+                "collect" => st.collect = true,
+                "feeder" => st.feeder = true,
+                "all" => st = Stages::ALL,
+                other => {
+                    return Err(format!(
+                        "unknown stage `{other}` (expected submit, poll, collect, feeder or all)"
+                    ))
+                }
+            }
+        }
+        if st
+            == (Stages {
+                submit: false,
+                poll: false,
+                collect: false,
+                feeder: false,
+            })
+        {
+            return Err("--stages names no stage".into());
+        }
+        Ok(st)
+    }
+}
+
+/// How [`run_worker`] runs.
+#[derive(Clone)]
+pub struct WorkerOptions {
+    /// Where to record metrics (the catalogue the binary serves on `/metrics`); `None`: a
+    /// private catalogue nobody reads.
+    pub metrics: Option<motionq_metrics::Metrics>,
+    /// Stages to run.
+    pub stages: Stages,
+    /// Concurrent jobs per stage; `None` takes `[worker]` from the config.
+    pub submit_concurrency: Option<usize>,
+    pub poll_concurrency: Option<usize>,
+    pub collect_concurrency: Option<usize>,
+    /// Stage timing (poll intervals, feeder, sweep, locks).
+    pub pipeline: PipelineOptions,
+    /// How long a graceful stop waits for running jobs before giving up on them (they are
+    /// redelivered to another worker after the queue's claim time).
+    pub shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("stages", &self.stages)
+            .field("pipeline", &self.pipeline)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            metrics: None,
+            stages: Stages::ALL,
+            submit_concurrency: None,
+            poll_concurrency: None,
+            collect_concurrency: None,
+            pipeline: PipelineOptions::default(),
+            shutdown_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+async fn submit_job(job: StageJob, d: Delivery, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
+    crate::submit::handle(&p, job, d).await
+}
+
+async fn poll_job(job: StageJob, d: Delivery, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
+    crate::poll::handle(&p, job, d).await
+}
+
+async fn collect_job(
+    job: StageJob,
+    d: Delivery,
+    p: Data<Arc<Pipeline>>,
+) -> Result<(), BoxDynError> {
+    crate::collect::handle(&p, job, d).await
+}
+
+/// Runs the feeder and sweep loop until `stop` resolves.
+pub async fn run_feeder(p: Arc<Pipeline>, stop: impl Future<Output = ()>) {
+    let mut stop = std::pin::pin!(stop);
+    let mut rotation = 0usize;
+    let mut last_sweep = tokio::time::Instant::now();
+    loop {
+        match p.feed_round(rotation).await {
+            Ok(r) if r.ran => rotation = rotation.wrapping_add(1),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "feeder round failed; retrying"),
+        }
+        if last_sweep.elapsed() >= p.opts.sweep_interval {
+            last_sweep = tokio::time::Instant::now();
+            if let Err(e) = p.sweep().await {
+                tracing::warn!(error = %e, "sweep failed; retrying next interval");
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(p.opts.feeder_interval) => {}
+        }
+    }
+}
+
+/// Runs the enabled stages until `shutdown` resolves, then stops gracefully: no new jobs are
+/// taken, running ones finish (up to `shutdown_timeout`), fetched but unstarted ones go back
+/// to their queue.
+pub async fn run_worker(
+    cfg: &Config,
+    opts: WorkerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut pipeline = Pipeline::connect(cfg, opts.pipeline.clone()).await?;
+    if let Some(m) = &opts.metrics {
+        pipeline = pipeline.with_metrics(m.clone());
+    }
+    if opts.stages.collect {
+        if let Some(collector) = &pipeline.collector {
+            // Uploads cut by a killed worker leave staging files (local stores); the
+            // collector's request timeout bounds how long a live upload can take.
+            let older = collector.options().request_timeout * 2;
+            match collector.storage().remove_stale_staging(older).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    files = n,
+                    "removed stale staging files of interrupted uploads"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not clean stale staging files"),
+            }
+        }
+    }
+    let p = Arc::new(pipeline);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let feeder = opts.stages.feeder.then(|| {
+        let p = p.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(run_feeder(p, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }))
+    });
+    let workers = opts.stages.submit || opts.stages.poll || opts.stages.collect;
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        Ok::<(), std::io::Error>(())
+    };
+    if workers {
+        let mut monitor = Monitor::new().shutdown_timeout(opts.shutdown_timeout);
+        let wc = &cfg.worker;
+        if opts.stages.submit {
+            let (q, p, n) = (
+                p.submit_q.clone(),
+                p.clone(),
+                opts.submit_concurrency
+                    .unwrap_or(wc.submit_concurrency)
+                    .max(1),
+            );
+            monitor = monitor.register(move |_| {
+                WorkerBuilder::new("motionq-submit")
+                    .backend(q.clone())
+                    .data(p.clone())
+                    .concurrency(n)
+                    .build(submit_job)
+            });
+        }
+        if opts.stages.poll {
+            let (q, p, n) = (
+                p.poll_q.clone(),
+                p.clone(),
+                opts.poll_concurrency.unwrap_or(wc.poll_concurrency).max(1),
+            );
+            monitor = monitor.register(move |_| {
+                WorkerBuilder::new("motionq-poll")
+                    .backend(q.clone())
+                    .data(p.clone())
+                    .concurrency(n)
+                    .build(poll_job)
+            });
+        }
+        if opts.stages.collect {
+            let (q, p, n) = (
+                p.collect_q.clone(),
+                p.clone(),
+                opts.collect_concurrency
+                    .unwrap_or(wc.collect_concurrency)
+                    .max(1),
+            );
+            monitor = monitor.register(move |_| {
+                WorkerBuilder::new("motionq-collect")
+                    .backend(q.clone())
+                    .data(p.clone())
+                    .concurrency(n)
+                    .build(collect_job)
+            });
+        }
+        monitor.run_with_signal(signal).await?;
+    } else {
+        let _ = signal.await;
+    }
+    if let Some(f) = feeder {
+        let _ = f.await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_parse() {
+        assert_eq!(Stages::parse("all").unwrap(), Stages::ALL);
+        let s = Stages::parse("submit, poll").unwrap();
+        assert!(s.submit && s.poll && !s.collect && !s.feeder);
+        assert!(Stages::parse("submit,bogus").unwrap_err().contains("bogus"));
+        assert!(Stages::parse("").is_err());
+    }
+}

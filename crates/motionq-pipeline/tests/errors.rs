@@ -1,0 +1,182 @@
+//! Error classes end to end over the simulator: content policy fails without retry; an auth
+//! failure parks the key and the job moves to another key; a campaign budget that fits
+//! exactly K jobs charges K and makes the rest wait with a reason.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use motionq_core::{JobState, Vendor};
+use motionq_limits::{KeyId, Limits, ParkReason};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_policy_fails_once_and_is_not_retried() {
+    let env = start(sim_config(0.002)).await;
+    let m = manifest("policy", &["kkiai"], 3, "")
+        .replace("\"job 1 of policy\"", "\"job 1 sim:content_policy\"");
+    let campaign = enqueue(&env, &m).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    let c = wait_for(&env, &campaign, Duration::from_secs(60), |c| {
+        n(c, "stored") + n(c, "failed") == 3
+    })
+    .await;
+    // Give a wrongly retried job the time to show up in the ledger.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    assert_eq!((n(&c, "stored"), n(&c, "failed")), (2, 1), "{c:?}");
+    let rec = env.store.job(&campaign, "j00001").await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Failed);
+    assert_eq!(
+        rec.fields["error_class"], "content_policy",
+        "{:?}",
+        rec.fields
+    );
+    let creates: usize = env.sim.ledger().vendors["kkiai"]
+        .keys
+        .values()
+        .map(|k| k.creates.len())
+        .sum();
+    assert_eq!(creates, 3, "the failed job was sent once and never again");
+
+    // `motionq retry`: the failed job goes back under a new generation (new idempotency key),
+    // is paid for again, and fails again for its content.
+    let filter = motionq_pipeline::RetryFilter {
+        states: vec![JobState::Failed],
+        error_classes: vec!["content_policy".into()],
+        job: Some("j00001".into()),
+    };
+    assert_eq!(
+        motionq_pipeline::retry_jobs(&env.store, &campaign, &filter)
+            .await
+            .unwrap(),
+        1
+    );
+    let rec = env.store.job(&campaign, "j00001").await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Queued);
+    assert!(
+        !rec.fields.contains_key("error_class"),
+        "error cleared: {:?}",
+        rec.fields
+    );
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    let c = wait_for(&env, &campaign, Duration::from_secs(60), |c| {
+        n(c, "failed") == 1
+            && n(c, "queued") == 0
+            && n(c, "admitted") == 0
+            && n(c, "submitting") == 0
+            && n(c, "submitted") == 0
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    assert_eq!((n(&c, "stored"), n(&c, "failed")), (2, 1), "{c:?}");
+    let rec = env.store.job(&campaign, "j00001").await.unwrap().unwrap();
+    assert_eq!(rec.fields["gen"], "1");
+    let ledger = env.sim.ledger();
+    let creates: Vec<_> = ledger.vendors["kkiai"]
+        .keys
+        .values()
+        .flat_map(|k| k.creates.iter())
+        .collect();
+    assert_eq!(creates.len(), 4, "the retried job was sent once more");
+    let mut ext: Vec<_> = creates
+        .iter()
+        .filter_map(|c| c.external_task_id.clone())
+        .collect();
+    ext.sort();
+    ext.dedup();
+    assert_eq!(
+        ext.len(),
+        4,
+        "each submission generation has its own external_task_id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failure_parks_the_key_and_jobs_use_the_other_key() {
+    let mut env = start(sim_config(0.002)).await;
+    std::env::set_var("MQT_BAD_EVOLINK_KEY", "not-a-key-the-vendor-knows");
+    let ev = env.cfg.vendors.get_mut(&Vendor::Evolink).unwrap();
+    ev.keys[0].api_key_env = "MQT_BAD_EVOLINK_KEY".into();
+    let bad = KeyId::new(Vendor::Evolink, ev.keys[0].alias.clone()).unwrap();
+    let good = ev.keys[1].alias.clone();
+    let campaign = enqueue(&env, &manifest("auth", &["evolink"], 6, "")).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    let c = wait_for(&env, &campaign, Duration::from_secs(60), |c| {
+        n(c, "stored") == 6
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    assert_eq!(n(&c, "stored"), 6, "{c:?}");
+    for rec in env.store.jobs_page(&campaign, 0, 10).await.unwrap() {
+        assert_eq!(
+            rec.fields["key_alias"], good,
+            "job {} used the good key",
+            rec.id
+        );
+    }
+    let conn = motionq_store::RedisConn::connect(&env.cfg.redis)
+        .await
+        .unwrap();
+    let limits = Limits::new(conn, "t", motionq_pipeline::limits_config(&env.cfg)).unwrap();
+    let parked = limits.parked(&bad).await.unwrap().expect("bad key parked");
+    assert_eq!(parked.reason, ParkReason::Auth);
+    assert_eq!(parked.until, None, "auth parks until an operator acts");
+    let ledger = env.sim.ledger();
+    assert!(ledger.vendors["evolink"].auth_failures >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_budget_that_fits_k_jobs_charges_k_and_the_rest_wait() {
+    let env = start(sim_config(0.002)).await;
+    // HighwayAPI std at $0.10/s (config/demo.toml), 8 s references: $0.80 a job; $2.40 fits 3.
+    let campaign = enqueue(
+        &env,
+        &manifest("budget", &["highwayapi"], 5, r#","budget_usd":2.4"#),
+    )
+    .await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    let c = wait_for(&env, &campaign, Duration::from_secs(60), |c| {
+        n(c, "stored") >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let c2 = counts(&env, &campaign).await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    assert_eq!(n(&c, "stored"), 3, "{c:?}");
+    assert_eq!(
+        n(&c2, "stored"),
+        3,
+        "no fourth job is ever paid for: {c2:?}"
+    );
+    let creates: usize = env.sim.ledger().vendors["highwayapi"]
+        .keys
+        .values()
+        .map(|k| k.creates.len())
+        .sum();
+    assert_eq!(creates, 3, "exactly K paid creates");
+    let waiting: Vec<_> = env
+        .store
+        .jobs_page(&campaign, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state != JobState::Stored)
+        .collect();
+    assert_eq!(waiting.len(), 2);
+    for r in waiting {
+        assert!(
+            matches!(r.state, JobState::Admitted | JobState::Queued),
+            "{:?}",
+            r.state
+        );
+        if r.state == JobState::Admitted {
+            let why = r.fields.get("wait_reason").cloned().unwrap_or_default();
+            assert!(why.contains("campaign budget"), "reason recorded: {why:?}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! # motionq-bench: side-by-side benchmarks (issue 11)
+//!
+//! Each benchmark runs motionq and its peers **in the same run, on the same machine, against
+//! one private `redis-server`** (started by `motionq_testkit`, AOF `appendfsync everysec` for
+//! every side), and prints figures and ratios: absolute numbers drift on shared machines,
+//! ratios much less.
+//!
+//! ```text
+//! cargo run --release -p motionq-bench -- queue    [--jobs 3000 --concurrency 64 --profile-jobs 200]
+//! cargo run --release -p motionq-bench -- enqueue  [--jobs 100000 --set-requests 1000000]
+//! cargo run --release -p motionq-bench -- scale    [--jobs 10000 --window-s 30]
+//! cargo run --release -p motionq-bench -- all
+//! ```
+//!
+//! Needs `redis-server`, `redis-cli` and `redis-benchmark` (Debian `redis-server`), and for the
+//! BullMQ side Node 20 with npm (the first run does `npm install` into `node/node_modules`,
+//! which git ignores; without npm that side is skipped with a printed notice). The limit
+//! utilisation benchmark (issue 11 #2) is `motionq-limitbench`; the collector benchmark (#4)
+//! is `cargo bench -p motionq-collect --bench collect` (figures in that crate's doc).
+//!
+//! ## The benchmarks
+//!
+//! * **`queue`** ([`queue`]): jobs/s through motionq's full lifecycle — manifest parse +
+//!   validate, `Store::enqueue`, feeder admission, submit (limits, intent, create on the
+//!   simulator, task index), poll, collect of the simulator's output into a local-dir store —
+//!   with the simulator at zero queue/generation time and one KKIAI key whose limits are far
+//!   out of reach. The worker is `motionq_pipeline::run_worker` in a child process (this
+//!   binary's hidden `worker` command) so its CPU and RSS are its own; a 20-job warm-up
+//!   campaign runs first. Peers: a bare **apalis-redis 1.0.0** no-op worker (APALIS.md's
+//!   rules: `lock_tasks(false)`, `poll_with_interval(50 ms)`, a unique worker name; at most
+//!   7,000 jobs because of its R1 defect) and a **BullMQ** no-op `Worker` (`node/bullmq-noop.mjs`,
+//!   `addBulk` in 1,000s, `removeOnComplete`), all with the same concurrency. Printed per side:
+//!   jobs/s, Redis commands per job (`INFO stats` `total_commands_processed` delta, which
+//!   counts commands run inside Lua scripts too), worker CPU ms per job (`/proc/<pid>/stat`,
+//!   `getrusage`, Node's `process.cpuUsage`), Redis CPU ms per job, and the ratios. Then the
+//!   profile: Redis server time per command (`INFO commandstats`) and a `MONITOR` capture of
+//!   an extra, untimed campaign that splits client commands (an upper bound of round trips)
+//!   from script-internal ones, per key pattern.
+//! * **`enqueue`** ([`enqueue`]): a 100,000-job manifest generated in process (the shape of
+//!   `motionq example-manifest`) through parse + validate + `Store::enqueue`: seconds, jobs/s,
+//!   Redis commands/s achieved vs `redis-benchmark -P 16 -t set -n 1000000 -q` on the same
+//!   server (the ratio), and Redis `used_memory` growth per queued job.
+//! * **`scale`** ([`scale`]): 10,000 jobs submitted to a simulator that generates for ten
+//!   hours, so all stay in flight and are polled with the shipped poll timing (first poll
+//!   2 s, then 2 s → 30 s with age); over a steady window: worker CPU share and RSS, Redis
+//!   commands/s and CPU share; Redis memory per queued and per in-flight job.
+//!
+//! ## Modules
+//!
+//! [`env`] (private Redis, simulator config, motionq config, worker child, synthetic
+//! manifests, enqueue/wait helpers), [`measure`] (`INFO` counters, `/proc` samples, the
+//! machine line), [`profile`] (`commandstats` deltas, `MONITOR` parsing), and one module per
+//! benchmark; each returns a report struct whose `Display` is what the binary prints.
+//!
+//! ## Tests
+//!
+//! `cargo test -p motionq-bench`: unit tests of the parsers, and `tests/smoke.rs`, which runs
+//! each benchmark at a tiny size on real components and checks the figures are produced and
+//! sane (every job completed on every side, tasks still in flight in `scale`, non-zero
+//! command and memory figures). No timing assertions.
+//!
+//! ## Figures (last run)
+//!
+//! Run 2026-11-23 ~09:25 UTC, `cargo run --release -p motionq-bench -- queue` (then `enqueue`,
+//! `scale`; the release binary run directly) on the project's shared machine: nproc 2, load
+//! average 3.0–4.0 (1 min; 6–10 over 5–15 min, other engineers' builds), redis-server 7.0.15
+//! (Debian), Node 20.20.2, BullMQ 5.81.5, apalis-redis 1.0.0.
+//!
+//! **queue** (3,000 jobs per side, concurrency 64):
+//!
+//! | side | seconds | jobs/s | Redis cmds/job | worker CPU ms/job | Redis CPU ms/job |
+//! |---|---|---|---|---|---|
+//! | motionq, full lifecycle | 6.38 | **470** | 202.8 | 1.433 | 0.745 |
+//! | apalis-redis 1.0.0, no-op | 0.34 | 8,774 | 8.1 | 0.010 | 0.034 |
+//! | BullMQ, no-op | 0.89 | 3,370 | 32.2 | 0.224 | 0.106 |
+//!
+//! Ratios motionq / apalis-redis: jobs/s 0.054, commands/job 24.9×, CPU/job 146×;
+//! motionq / BullMQ: jobs/s 0.140, commands/job 6.3×, CPU/job 6.4×. Of motionq's 6.38 s,
+//! parse + validate took 0.03 s and `Store::enqueue` 0.08 s; worker peak RSS 21 MiB.
+//!
+//! **Below the issue's target of 1,000 lifecycles/s.** Where the time goes (MONITOR profile of
+//! 200 more jobs; `INFO commandstats`): per job the worker sends **47.7 client commands**
+//! (round trips at most; the MULTI block and pipelines share some) and Redis runs **160 more
+//! inside 29 script calls**; Redis spends 0.75 ms CPU per job, 0.64 ms of it in `EVALSHA`.
+//! The worker spends 1.43 ms CPU per job. CPU per job (worker 1.43 + Redis 0.75 + the
+//! simulator's HTTP) is ~2.2+ ms on a 2-core box, so the ceiling is ~900 jobs/s even idle;
+//! concurrency is not the limit (64 per stage). Per job, by source:
+//!
+//! * `motionq-limits`, 19 script calls (~75 inner commands): concurrency slot acquire/renew/
+//!   release (`{k:…}:slots`, 4), spend reserve/commit/settle (`{spend}:pending`, 4), park
+//!   checks (`{k:…}:park`, 2), AIMD (`aimd`, 2), create-rate GCRA (`tat:create`, 2), query rate
+//!   (`tat:query`, 1);
+//! * `motionq-store` `Store::transition` + pipeline `touch` (`{c:…}:job:…`, 7 calls, 61 inner
+//!   commands: state, counters, event stream, in-flight index);
+//! * `motionq-pipeline` per-job lock (`lock.lua`, 4: take + release in submit and collect);
+//!   `Store::campaign` called by `submit::handle` and `collect::handle` for every job
+//!   (2 × HGETALL meta + counts = 4 round trips that could be cached per campaign);
+//!   `Store::job` (HGETALL ×3, one per stage);
+//! * `motionq-queue`: XADD ×3 (one per stage), ack scripts ×3, XREADGROUP ~2, promotion of
+//!   the delayed poll message.
+//!
+//! The cheapest wins, in order: cache the campaign record in the pipeline (−4 round trips);
+//! fold the limiter's park/AIMD checks into the slot/GCRA scripts (−4 script calls); take the
+//! per-job lock inside the transition script (−4); merge the task-index MULTI into the
+//! `submitting → submitted` transition. These are changes in other crates (not made here).
+//!
+//! **enqueue** (100,000 jobs, 18.0 MB manifest): parse + validate 1.39 s, `Store::enqueue`
+//! 4.14 s, total 5.53 s = **18,074 jobs/s**; 7.00 Redis commands per job = 169,187 commands/s
+//! vs `redis-benchmark -p <port> -P 16 -t set -n 1000000 -q` = 466,418 SET/s on the same
+//! server: **ratio 0.363**. Redis memory **1,575 bytes per queued job**.
+//!
+//! **scale** (10,000 jobs, simulator generating for 10 h, shipped poll timing): all 10,000 in
+//! flight after 39.3 s; over a 30 s steady window the worker used **25.8 % of one core** at
+//! **21.1 MiB RSS** (peak 21.4 MiB); Redis served 49,670 commands/s at 22.4 % of one core;
+//! Redis memory **1,611 bytes per queued job, 4,127 bytes per in-flight job**.
+
+pub mod enqueue;
+pub mod env;
+pub mod measure;
+pub mod profile;
+pub mod queue;
+pub mod scale;
+
+/// Why a benchmark could not produce its figures.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Something the benchmark needs is missing or would not start (redis-server,
+    /// redis-benchmark, the simulator, the worker binary). Not retried: the message says what
+    /// to install or fix.
+    #[error("setup: {0}")]
+    Setup(String),
+    /// A side ran but did not finish as expected (jobs not all completed, a process exited).
+    /// Not retried: a benchmark reports what happened rather than hiding it.
+    #[error("measurement: {0}")]
+    Measure(String),
+    /// An optional side was skipped (BullMQ without npm); the message is printed as a notice.
+    #[error("{0}")]
+    Skipped(String),
+    /// Redis answered with an error or the connection failed. Not retried.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Local I/O (temp dirs, `/proc`, child processes). Not retried.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}

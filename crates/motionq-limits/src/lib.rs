@@ -299,7 +299,7 @@ pub mod spend;
 pub use config::{AimdConfig, KeyLimits, LimitsConfig, SpendLimits};
 pub use error::LimitsError;
 pub use key::{KeyId, KeyLayout, Op, ParkReason};
-pub use limits::{Admission, Decision, Lease, Limits, Parked, RateState, SlotDecision};
+pub use limits::{Admission, Decision, HeldTicket, Lease, Limits, Parked, RateState, SlotDecision};
 pub use report::{format_amount, KeyState, NoUsableKey, RateView, Unusable};
 pub use spend::{
     BudgetRef, BudgetView, BudgetWindow, CommitOutcome, Denial, DenyReason, ReleaseOutcome,

@@ -45,6 +45,20 @@ pub struct Admission {
     /// The emission interval in force (1 / effective rate, rounded up to whole µs); zero
     /// when the key is parked.
     pub interval: Duration,
+    /// For an allowed [`acquire_held`](Limits::acquire_held) on a key with a per-second cap:
+    /// hand it to [`answered`](Limits::answered) once the vendor has answered the call.
+    pub ticket: Option<HeldTicket>,
+}
+
+/// An admission that stays in the key's 1 s window until its call is answered (see
+/// [`Limits::acquire_held`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldTicket {
+    key: KeyId,
+    op: Op,
+    first: String,
+    cost: u32,
+    interval_us: u64,
 }
 
 /// A key's adaptive rate for one operation, after an AIMD step.
@@ -213,7 +227,49 @@ impl Limits {
 
     /// Counts one call of `op` (weight `cost`, usually 1) against `key`'s rate if it fits now.
     pub async fn acquire(&self, key: &KeyId, op: Op, cost: u32) -> Result<Decision, LimitsError> {
-        Ok(self.gcra(key, op, cost, false).await?.decision)
+        Ok(self
+            .gcra(key, op, cost, false, Duration::ZERO)
+            .await?
+            .decision)
+    }
+
+    /// [`acquire`](Self::acquire) for a call whose ARRIVAL at the vendor must respect the
+    /// key's per-second cap (`create_max_per_s` / `query_max_per_s`), not only its dispatch:
+    /// the admission keeps counting in the cap's sliding second until the caller reports the
+    /// answer with [`answered`](Self::answered) (or `hold` has passed, for a caller that died),
+    /// and only then starts its 1 s. The vendor receives the call between admission and answer,
+    /// so no second of the vendor's own clock holds more than the cap however the network and
+    /// the scheduler shift calls; each call costs its latency of extra capacity. `hold` must
+    /// cover the call's timeout. Without a cap this is [`acquire_timed`](Self::acquire_timed)
+    /// and no ticket is returned.
+    pub async fn acquire_held(
+        &self,
+        key: &KeyId,
+        op: Op,
+        cost: u32,
+        hold: Duration,
+    ) -> Result<Admission, LimitsError> {
+        if hold.is_zero() {
+            return Err(LimitsError::InvalidInput {
+                field: "hold",
+                message: "must be longer than zero (the call's timeout)".into(),
+            });
+        }
+        self.gcra(key, op, cost, false, hold).await
+    }
+
+    /// The call admitted with `ticket` was answered (successfully or not) or will never be
+    /// sent: its second in the per-second cap's window starts now. Idempotent; returns
+    /// whether the window still held the admission as in flight.
+    pub async fn answered(&self, ticket: &HeldTicket) -> Result<bool, LimitsError> {
+        let moved: i64 = scripts::WINDOW_DONE
+            .key(self.layout.window(&ticket.key, ticket.op))
+            .arg(&ticket.first)
+            .arg(ticket.cost)
+            .arg(ticket.interval_us)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(moved > 0)
     }
 
     /// [`acquire`](Self::acquire), also returning the server time of the decision.
@@ -223,12 +279,15 @@ impl Limits {
         op: Op,
         cost: u32,
     ) -> Result<Admission, LimitsError> {
-        self.gcra(key, op, cost, false).await
+        self.gcra(key, op, cost, false, Duration::ZERO).await
     }
 
     /// What [`acquire`](Self::acquire) would answer now, without counting anything.
     pub async fn peek(&self, key: &KeyId, op: Op, cost: u32) -> Result<Decision, LimitsError> {
-        Ok(self.gcra(key, op, cost, true).await?.decision)
+        Ok(self
+            .gcra(key, op, cost, true, Duration::ZERO)
+            .await?
+            .decision)
     }
 
     async fn gcra(
@@ -237,6 +296,7 @@ impl Limits {
         op: Op,
         cost: u32,
         peek: bool,
+        hold: Duration,
     ) -> Result<Admission, LimitsError> {
         let l = self.key_limits(key)?;
         let (rate, burst) = Self::rate_of(l, op);
@@ -262,6 +322,11 @@ impl Limits {
             .arg(cost)
             .arg(if peek { "1" } else { "0" })
             .arg(cap.unwrap_or(0))
+            .arg(if cap.is_some() {
+                hold.as_micros().min(u64::MAX as u128) as u64
+            } else {
+                0
+            })
             .invoke_async(&mut self.conn.clone())
             .await?;
         let r = Reply::new("gcra", v)?;
@@ -280,10 +345,23 @@ impl Limits {
                 })
             }
         };
+        let interval = r.dur(5)?;
+        let ticket = match r.len() > 6 {
+            true => Some(r.str(6)?).filter(|t| !t.is_empty()),
+            false => None,
+        }
+        .map(|first| HeldTicket {
+            key: key.clone(),
+            op,
+            first,
+            cost,
+            interval_us: interval.as_micros() as u64,
+        });
         Ok(Admission {
             decision,
             server_time: r.time(4)?,
-            interval: r.dur(5)?,
+            interval,
+            ticket,
         })
     }
 

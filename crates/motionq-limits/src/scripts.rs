@@ -25,6 +25,8 @@ fn spend_script(body: &str) -> Script {
 
 pub(crate) static GCRA: LazyLock<Script> =
     LazyLock::new(|| key_script(include_str!("../lua/gcra.lua")));
+pub(crate) static WINDOW_DONE: LazyLock<Script> =
+    LazyLock::new(|| key_script(include_str!("../lua/window_done.lua")));
 pub(crate) static AIMD: LazyLock<Script> =
     LazyLock::new(|| key_script(include_str!("../lua/aimd.lua")));
 pub(crate) static SLOT_ACQUIRE: LazyLock<Script> =

@@ -19,5 +19,6 @@ async fn whole_suite_on_a_three_node_cluster() -> anyhow::Result<()> {
     suite::park_and_pick(&env, "c10").await?;
     suite::key_expiry(&env, "c11").await?;
     suite::spend_stress(&env, "c12").await?;
+    suite::held_window(&env, "c13").await?;
     Ok(())
 }

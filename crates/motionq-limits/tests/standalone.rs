@@ -17,6 +17,7 @@ macro_rules! standalone {
 standalone!(
     gcra_hammer,
     gcra_edges,
+    held_window,
     semaphore_race,
     semaphore_leases,
     spend_race,

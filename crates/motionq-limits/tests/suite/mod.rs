@@ -312,6 +312,73 @@ pub async fn gcra_edges(env: &Env, prefix: &str) -> Result<()> {
     Ok(())
 }
 
+/// Held admissions (`acquire_held`): with a per-second cap of 2, an admission counts while its
+/// call is in flight however long that takes, and for one second after `answered`; a held
+/// admission whose caller died leaves the window when its hold passes; without a cap there is
+/// no ticket.
+pub async fn held_window(env: &Env, prefix: &str) -> Result<()> {
+    let mut capped = key_limits(1000.0, 10, 1);
+    capped.create_max_per_s = Some(2);
+    let cfg = config(&[
+        ("kkiai/h", capped),
+        ("kkiai/free", key_limits(1000.0, 10, 1)),
+    ]);
+    let l = env.limits(prefix, &cfg).await?;
+    let k = key("kkiai/h");
+    let hold = Duration::from_secs(30);
+    let a = l.acquire_held(&k, Op::Create, 1, hold).await?;
+    let b = l.acquire_held(&k, Op::Create, 1, hold).await?;
+    ensure!(a.decision == Decision::Allowed && b.decision == Decision::Allowed);
+    let (ta, tb) = (a.ticket.expect("ticket a"), b.ticket.expect("ticket b"));
+    // Both in flight for 1.3 s: an unheld cap would have let a third call in after 1 s.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    match l.acquire_held(&k, Op::Create, 1, hold).await?.decision {
+        Decision::Wait(w) => ensure!(
+            w <= Duration::from_millis(20),
+            "in-flight calls: look again soon, got {w:?}"
+        ),
+        other => bail!("two calls in flight must fill a cap of 2: {other:?}"),
+    }
+    ensure!(l.answered(&ta).await?, "a was in flight");
+    ensure!(!l.answered(&ta).await?, "answering twice changes nothing");
+    // a answered now: its second runs from here; b still in flight.
+    let w = match l.acquire_held(&k, Op::Create, 1, hold).await?.decision {
+        Decision::Wait(w) => w,
+        other => bail!("a counts for a second after its answer: {other:?}"),
+    };
+    ensure!(
+        w > Duration::from_millis(500) && w <= Duration::from_secs(1),
+        "wait until a's second ends: {w:?}"
+    );
+    let mut conn = env.conn().await?;
+    let ttl = pttl(&mut conn, &l.layout().window(&k, Op::Create)).await?;
+    ensure!(ttl > 1001, "the window log outlives held calls: PTTL {ttl}");
+    tokio::time::sleep(w).await;
+    let c = l
+        .acquire_held(&k, Op::Create, 1, Duration::from_millis(400))
+        .await?;
+    ensure!(c.decision == Decision::Allowed, "a left the window: {c:?}");
+    ensure!(l.answered(&tb).await?);
+    // c's caller "dies" (never answers): it leaves the window 1 s after its 400 ms hold,
+    // and b 1 s after its answer above.
+    match l.acquire(&k, Op::Create, 1).await? {
+        Decision::Wait(_) => {}
+        other => bail!("b and c fill the cap: {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ensure!(l.acquire(&k, Op::Create, 1).await? == Decision::Allowed);
+    // No cap: nothing to hold, no ticket.
+    let free = l
+        .acquire_held(&key("kkiai/free"), Op::Create, 1, hold)
+        .await?;
+    ensure!(free.decision == Decision::Allowed && free.ticket.is_none());
+    ensure!(matches!(
+        l.acquire_held(&k, Op::Create, 1, Duration::ZERO).await,
+        Err(LimitsError::InvalidInput { field: "hold", .. })
+    ));
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Concurrency
 

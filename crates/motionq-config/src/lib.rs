@@ -170,11 +170,21 @@ pub struct KeyConfig {
     pub create_rate_per_s: f64,
     #[serde(default = "d_burst")]
     pub create_burst: u32,
+    /// Hard cap on create calls in any sliding second AS THE VENDOR COUNTS THEM (arrivals):
+    /// set it to a vendor's strict "N per second". Each create then counts from its token
+    /// until one second after its answer, so network and scheduling jitter can never bunch
+    /// more than N into one of the vendor's seconds; the cost is each call's latency of
+    /// capacity. Give `create_burst` a few calls with it. `None` (default): GCRA spacing only.
+    #[serde(default)]
+    pub create_max_per_s: Option<u32>,
     /// Query calls per second.
     #[serde(default = "d_query_rate")]
     pub query_rate_per_s: f64,
     #[serde(default = "d_burst")]
     pub query_burst: u32,
+    /// Hard cap on query calls in any sliding second of Redis time (see `create_max_per_s`).
+    #[serde(default)]
+    pub query_max_per_s: Option<u32>,
     /// In-flight vendor tasks at once.
     #[serde(default = "d_concurrent")]
     pub max_concurrent: u32,

@@ -164,6 +164,19 @@ pub struct Pipeline {
     pub(crate) metrics: motionq_metrics::Metrics,
 }
 
+impl Pipeline {
+    /// How long a create's admission may stay in its key's per-second window without an
+    /// answer (a dead worker's): longer than the call can take, connect and request timeouts.
+    pub(crate) fn create_hold(&self, vendor: Vendor) -> Duration {
+        self.cfg
+            .vendors
+            .get(&vendor)
+            .map_or(Duration::from_secs(60), |vc| {
+                Duration::from_millis(vc.connect_timeout_ms + vc.request_timeout_ms + 1_000)
+            })
+    }
+}
+
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
@@ -200,8 +213,10 @@ pub fn limits_config(cfg: &Config) -> LimitsConfig {
             let limits: KeyLimits = serde_json::from_value(serde_json::json!({
                 "create_rate_per_s": k.create_rate_per_s,
                 "create_burst": k.create_burst.max(1),
+                "create_max_per_s": k.create_max_per_s,
                 "query_rate_per_s": k.query_rate_per_s,
                 "query_burst": k.query_burst.max(1),
+                "query_max_per_s": k.query_max_per_s,
                 "max_concurrent": k.max_concurrent,
                 "lease_ttl_ms": k.lease_ttl_s.max(1) * 1000,
                 "spend": SpendLimits {
@@ -648,6 +663,15 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The deployment's collect backlog: completed jobs by output link expiry (ms), earliest
+    /// first. [`feed_collect`](Self::feed_collect) moves them into the collect queue.
+    pub(crate) fn collect_due_key(&self) -> String {
+        format!("{}:collect:due", self.prefix)
+    }
+
+    /// Puts a completed job on the collect backlog, scored by its output link's expiry
+    /// (`output_expires_at` of its record; unknown = now, i.e. as urgent as it gets).
+    /// Idempotent: a job is on the backlog once.
     pub(crate) async fn push_collect(
         &self,
         campaign: &str,
@@ -657,10 +681,95 @@ impl Pipeline {
             campaign: campaign.into(),
             job: job.into(),
         };
-        self.collect_q
-            .push_with_id(&format!("{campaign}/{job}"), &m)
+        let mut conn = self.conn.clone();
+        let expires: Option<u64> = redis::cmd("HGET")
+            .arg(self.store.keys().job(campaign, job))
+            .arg("output_expires_at")
+            .query_async::<Option<String>>(&mut conn)
+            .await?
+            .and_then(|v| v.parse().ok());
+        let member = serde_json::to_string(&m).expect("StageJob serialises");
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.collect_due_key())
+            .arg(expires.unwrap_or_else(now_ms))
+            .arg(member)
+            .query_async(&mut conn)
             .await?;
         Ok(())
+    }
+
+    /// Moves up to `n` jobs from the collect backlog into the collect queue, earliest link
+    /// expiry first. `ZPOPMIN` hands each job to one caller only, however many processes
+    /// feed; a process dying between the pop and the push leaves a `completed` job that the
+    /// sweep puts back. Returns how many were moved.
+    pub async fn feed_collect(&self, n: usize) -> Result<usize, PipelineError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let popped: Vec<(String, f64)> = redis::cmd("ZPOPMIN")
+            .arg(self.collect_due_key())
+            .arg(n)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        for (i, (member, _)) in popped.iter().enumerate() {
+            let m: StageJob = match serde_json::from_str(member) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(member = %member, error = %e, "unreadable collect backlog entry dropped");
+                    continue;
+                }
+            };
+            if let Err(e) = self
+                .collect_q
+                .push_with_id(&format!("{}/{}", m.campaign, m.job), &m)
+                .await
+            {
+                // Put back what was not pushed (best effort; the sweep covers the rest).
+                let mut back = redis::cmd("ZADD");
+                back.arg(self.collect_due_key());
+                for (member, score) in &popped[i..] {
+                    back.arg(*score as u64).arg(member);
+                }
+                let _: redis::RedisResult<i64> = back.query_async(&mut self.conn.clone()).await;
+                return Err(e.into());
+            }
+        }
+        Ok(popped.len())
+    }
+
+    /// Jobs on the collect backlog (completed, not yet handed to the collect queue).
+    pub async fn collect_backlog(&self) -> Result<u64, PipelineError> {
+        Ok(redis::cmd("ZCARD")
+            .arg(self.collect_due_key())
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Whether a job is on the collect backlog.
+    pub(crate) async fn on_collect_backlog(
+        &self,
+        campaign: &str,
+        job: &str,
+    ) -> Result<bool, PipelineError> {
+        let member = serde_json::to_string(&StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        })
+        .expect("StageJob serialises");
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(self.collect_due_key())
+            .arg(member)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(score.is_some())
+    }
+
+    /// One round of collect admission for a process running `concurrency` collectors: tops
+    /// the collect queue's unread jobs up to `concurrency` from the backlog, so the queue
+    /// stays short and the earliest-expiring outputs are always the next ones taken.
+    pub async fn feed_collect_round(&self, concurrency: usize) -> Result<usize, PipelineError> {
+        let unread = self.collect_q.stats().await?.unread as usize;
+        self.feed_collect(concurrency.saturating_sub(unread)).await
     }
 
     /// Worst-case billed seconds of a job on `vendor`: its known reference length, else the
@@ -757,8 +866,10 @@ mod tests {
                 api_key_env: "X".into(),
                 create_rate_per_s: 3.0,
                 create_burst: 1,
+                create_max_per_s: Some(3),
                 query_rate_per_s: 9.0,
                 query_burst: 2,
+                query_max_per_s: None,
                 max_concurrent: 4,
                 lease_ttl_s: 30,
                 spend_hourly: Some(2.5),
@@ -770,6 +881,8 @@ mod tests {
         assert_eq!(k.spend.hourly, Some(2_500_000));
         assert_eq!(k.lease_ttl_ms, 30_000);
         assert_eq!(k.max_concurrent, 4);
+        assert_eq!(k.create_max_per_s, Some(3));
+        assert_eq!(k.query_max_per_s, None);
         lc.validate().unwrap();
     }
 }

@@ -456,9 +456,13 @@ async fn try_key(
     //    between it and the vendor) and BEFORE the commit: a worker that dies while waiting
     //    for it holds only pending reservations, which the reservation lease gives back.
     let rate_deadline = tokio::time::Instant::now() + p.opts.max_rate_wait;
-    loop {
-        match p.limits.acquire(key, Op::Create, 1).await? {
-            Decision::Allowed => break,
+    let ticket = loop {
+        let adm = p
+            .limits
+            .acquire_held(key, Op::Create, 1, p.create_hold(vendor))
+            .await?;
+        match adm.decision {
+            Decision::Allowed => break adm.ticket,
             Decision::Wait(w) if tokio::time::Instant::now() + w <= rate_deadline => {
                 p.metrics.rate_limit_wait(vendor, key.alias(), w);
                 tokio::time::sleep(w).await
@@ -480,7 +484,7 @@ async fn try_key(
                 return Err(wait("create rate: waiting for the key's next slot"));
             }
         }
-    }
+    };
     // 7a. Commit right before sending: from here the money stays held whatever happens, and a
     //    committed key reservation is the marker "a create call may have been sent".
     for (res, on) in [(&ids.res_campaign, campaign_res), (&ids.res_key, true)] {
@@ -488,6 +492,7 @@ async fn try_key(
             continue;
         }
         if let CommitOutcome::Lost(st) = p.limits.commit(res, None).await? {
+            answered(p, ticket.as_ref()).await;
             back_out(
                 p,
                 rec,
@@ -516,6 +521,7 @@ async fn try_key(
         )
         .await;
     p.maybe_crash_after_create();
+    answered(p, ticket.as_ref()).await;
     match answer {
         Ok(created) => {
             adopt(
@@ -532,6 +538,17 @@ async fn try_key(
             Ok(KeyOutcome::Done)
         }
         Err(e) => create_failed(p, rec, c, vendor, key, ids, campaign_res, tasklist, e, d).await,
+    }
+}
+
+/// Starts a held create admission's second in its key's window (the call was answered or
+/// will not be sent). A failure only leaves the admission counted until its hold passes:
+/// capacity, never a breach.
+async fn answered(p: &Pipeline, ticket: Option<&motionq_limits::HeldTicket>) {
+    if let Some(t) = ticket {
+        if let Err(e) = p.limits.answered(t).await {
+            tracing::warn!(error = %e, "could not mark a create answered in the rate window");
+        }
     }
 }
 

@@ -240,6 +240,10 @@ impl Pipeline {
                     .max()
                     .unwrap_or(0);
                 match state.as_deref() {
+                    // Waiting its turn on the collect backlog is not stale.
+                    Some("completed") if self.on_collect_backlog(&c, &j).await? => {
+                        let _: () = conn.zadd(&ik, &j, now).await?;
+                    }
                     Some("admitted") | Some("submitting") | Some("submitted")
                     | Some("completed")
                         if now.saturating_sub(last) > stale =>

@@ -63,9 +63,13 @@
 //! holder = the job, kept until the task is terminal and renewed by the poller), the campaign
 //! budget reservation (micro-USD, when the manifest has `budget_usd`), the key reservation
 //! (vendor unit, the key's hourly/daily/total caps; always taken, even with no cap, as the
-//! "sent" marker), the create rate (short waits are slept, long ones move to the next key),
-//! the **intent** (`admitted → submitting` with vendor, key alias, idempotency key,
-//! generation, reservation ids, intent time), `commit` of the reservations, the create call,
+//! "sent" marker), the create rate looked at (short waits are slept, long ones move to the
+//! next key), the **intent** (`admitted → submitting` with vendor, key alias, idempotency key,
+//! generation, reservation ids, intent time), the create-rate token (`acquire_held`: with a
+//! `create_max_per_s` cap it keeps counting until the call is answered, so the vendor never
+//! sees more than the cap in one of its seconds), `commit` of the reservations (after the
+//! token: a worker dying while it waits for the rate holds only pending money), the create
+//! call,
 //! and on success the task index entry, `commit(task id)`, `submitting → submitted` and the
 //! first poll message. The worst case is the job's billed seconds at its known reference
 //! length, else the orientation's longest output, times the price. A vendor whose USD price is
@@ -100,11 +104,18 @@
 //! actual (vendor-reported billed seconds, else the known length) × price in both
 //! reservations, slot released, `output_url`, `output_expires_at` (the vendor's hint, else the
 //! vendor's link lifetime), `billed_seconds`, `cost_units`, `cost_usd`, `vendor_charge`
-//! recorded, `submitted → completed`, collect message pushed. Failed → reservations and slot
+//! recorded, `submitted → completed`, the job put on the collect backlog. Failed → reservations and slot
 //! released (vendors refund); `upstream_transient` failures are submitted again under a new
 //! generation (up to `vendor_retry_limit`), others are `failed` with the vendor's class and
 //! message. Poll errors back off and keep polling (a paid task is never abandoned); `not_found`
 //! three times fails the job.
+//!
+//! **Collect backlog**: completed jobs wait in one ZSET per deployment scored by
+//! `output_expires_at`; every process running the collect stage tops its share of the collect
+//! queue up from it (`ZPOPMIN`, so one process per job) to its collector concurrency, so
+//! outputs are collected **earliest link expiry first** and the collect queue stays short.
+//! A process dying between pop and push leaves a `completed` job the sweep puts back; a job
+//! waiting on the backlog is not stale.
 //!
 //! **Collect**: `Collector::collect` with the record as sidecar; `stored` with `object_url`,
 //! `object_key`, `sha256`, `bytes`, `stored_at`; `Expired` → `expired` with the reason (a
@@ -219,7 +230,8 @@
 //! loopback HTTP): `e2e` (demo manifest, all five vendors, stored bytes' sha256 = ledger),
 //! `faults` (500 jobs, 30% 503s and 429 storms), `errors` (content policy, auth parking and
 //! key failover, campaign budget), `feeder` (fairness, pause, cancel, restart), `collect`
-//! (an output whose link expired before collection ends `expired`), `crash`
+//! (an output whose link expired before collection ends `expired`; a backlog is collected
+//! earliest link expiry first), `crash`
 //! (SIGKILLed worker processes). Figures on the shared 2-core machine: e2e 12 jobs in ~8 s;
 //! faults: 500/500 stored with 565 injected faults and exactly 500 paid creates in ~90 s
 //! (mostly AIMD recovering after the 429 storms); feeder: two 1000-job campaigns admitted
@@ -241,4 +253,4 @@ pub use pipeline::{
     limits_config, queue_config, Pipeline, PipelineOptions, StageJob, Unreconcilable,
 };
 pub use submit::{campaign_budget_id, Waiting};
-pub use worker::{run_feeder, run_worker, Stages, WorkerOptions};
+pub use worker::{run_collect_feed, run_feeder, run_worker, Stages, WorkerOptions};

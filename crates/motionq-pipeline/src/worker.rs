@@ -184,6 +184,17 @@ pub async fn run_worker(
             let _ = rx.wait_for(|s| *s).await;
         }))
     });
+    let collect_feed = opts.stages.collect.then(|| {
+        let p = p.clone();
+        let mut rx = stop_rx.clone();
+        let n = opts
+            .collect_concurrency
+            .unwrap_or(cfg.worker.collect_concurrency)
+            .max(1);
+        tokio::spawn(run_collect_feed(p, n, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }))
+    });
     let workers = opts.stages.submit || opts.stages.poll || opts.stages.collect;
     let signal = async move {
         shutdown.await;
@@ -246,7 +257,39 @@ pub async fn run_worker(
     if let Some(f) = feeder {
         let _ = f.await;
     }
+    if let Some(f) = collect_feed {
+        let _ = f.await;
+    }
     Ok(())
+}
+
+/// Feeds this process's collectors from the collect backlog, earliest link expiry first,
+/// until `stop` resolves.
+pub async fn run_collect_feed(
+    p: Arc<Pipeline>,
+    concurrency: usize,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        let moved = match p.feed_collect_round(concurrency).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "collect feed round failed; retrying");
+                0
+            }
+        };
+        // Busy: look again at once; idle: a short nap (collection latency, not correctness).
+        let nap = if moved > 0 {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(200)
+        };
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
 }
 
 #[cfg(test)]

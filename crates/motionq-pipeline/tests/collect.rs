@@ -1,5 +1,6 @@
 //! The collect stage: an output whose link expired before collection ends `expired` with a
-//! clear reason (and nothing is stored); a later collect of live outputs stores them.
+//! clear reason (and nothing is stored); a later collect of live outputs stores them; a
+//! backlog is collected earliest link expiry first.
 
 mod common;
 
@@ -46,6 +47,73 @@ async fn an_output_collected_after_its_link_expired_is_marked_expired() {
             rec.fields
         );
     }
+}
+
+/// A backlog of completed outputs is collected earliest link expiry first, not in completion
+/// order: EvoLink's jobs complete first (links live 24 h), HighwayAPI's later (links live
+/// `video_url_ttl`, 1 h scaled down here); one collector then stores every HighwayAPI output
+/// before any EvoLink one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_collected_earliest_link_expiry_first() {
+    let env = start(sim_config(0.01)).await;
+    let late = enqueue(&env, &manifest("late-expiry", &["evolink"], 4, "")).await;
+    let mut opts = fast_options();
+    opts.stages = Stages::parse("feeder,submit,poll").unwrap();
+    let (stop, worker) = spawn_worker(&env, opts);
+    wait_for(&env, &late, Duration::from_secs(60), |c| {
+        n(c, "completed") == 4
+    })
+    .await;
+    let soon = enqueue(&env, &manifest("soon-expiry", &["highwayapi"], 4, "")).await;
+    wait_for(&env, &soon, Duration::from_secs(60), |c| {
+        n(c, "completed") == 4
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    let expiry = |recs: &[motionq_store::JobRecord]| -> Vec<u64> {
+        recs.iter()
+            .map(|r| r.fields["output_expires_at"].parse().unwrap())
+            .collect()
+    };
+    let (l, s) = (
+        env.store.jobs_page(&late, 0, 10).await.unwrap(),
+        env.store.jobs_page(&soon, 0, 10).await.unwrap(),
+    );
+    assert!(
+        expiry(&s).iter().max() < expiry(&l).iter().min(),
+        "the scenario needs HighwayAPI links to expire first: {:?} vs {:?}",
+        expiry(&s),
+        expiry(&l)
+    );
+    let mut opts = fast_options();
+    opts.stages = Stages::parse("collect").unwrap();
+    opts.collect_concurrency = Some(1);
+    let (stop, worker) = spawn_worker(&env, opts);
+    for c in [&late, &soon] {
+        let got = wait_for(&env, c, Duration::from_secs(60), |c| n(c, "stored") == 4).await;
+        assert_eq!(n(&got, "stored"), 4, "{c}: {got:?}");
+    }
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    let stored_at = |c: &str| {
+        let env = &env;
+        let c = c.to_string();
+        async move {
+            env.store
+                .jobs_page(&c, 0, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.fields["stored_at"].parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (l, s) = (stored_at(&late).await, stored_at(&soon).await);
+    assert!(
+        s.iter().max() <= l.iter().min(),
+        "HighwayAPI outputs (earlier expiry) stored at {s:?}, EvoLink ones at {l:?}"
+    );
 }
 
 /// `.mp4` files anywhere under `dir`.

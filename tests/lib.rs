@@ -647,6 +647,7 @@ fn limits_config(cfg: &motionq_config::Config) -> motionq_limits::LimitsConfig {
             let limits: motionq_limits::KeyLimits = serde_json::from_value(serde_json::json!({
                 "create_rate_per_s": k.create_rate_per_s,
                 "create_burst": k.create_burst.max(1),
+                "create_max_per_s": k.create_max_per_s,
                 "query_rate_per_s": k.query_rate_per_s,
                 "query_burst": k.query_burst.max(1),
                 "max_concurrent": k.max_concurrent,

@@ -92,22 +92,15 @@ async fn run_campaigns(dep: &Deployment, label: &str) {
             "  {v}: accepted creates {creates}, duplicates {dups}, max in flight per key {max:?}"
         );
         assert_eq!(dups, 0, "{label}/{v}: paid twice");
-        let mut rate_rejections = 0u64;
         for (alias, k) in &ledger.vendors[v].keys {
-            for kind in ["concurrency", "spend_cap", "query_rate_limit"] {
+            for kind in ["rate_limit", "concurrency", "spend_cap", "query_rate_limit"] {
                 assert_eq!(
                     k.rejections.get(kind).copied().unwrap_or(0),
                     0,
                     "{label}: {v}/{alias} {kind} rejections: several workers must share one limit"
                 );
             }
-            rate_rejections += k.rejections.get("rate_limit").copied().unwrap_or(0);
         }
-        // Create-rate 429s counted by the simulator: the simulator counts on *arrival*, motionq
-        // spaces calls on *dispatch* (the rate token is taken a few Redis round trips before
-        // the HTTP call); on a loaded machine a few calls arrive bunched. Reported, not asserted:
-        // an open problem (docs/RELIABILITY.md, "rate limits under latency jitter").
-        println!("    {v}: create-rate 429s counted by the simulator: {rate_rejections}");
     }
 }
 

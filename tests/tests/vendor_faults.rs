@@ -15,7 +15,9 @@
 //! * limits (suite 5): the simulator's accounting shows zero rate, concurrency or spend-cap
 //!   rejections on every key and an in-flight maximum within the key's limit, because
 //!   motionq's configured limits (config/demo.toml) are at or below the simulator's
-//!   (config/sim.toml). Injected 429s are faults, counted apart from these rejections.
+//!   (config/sim.toml), and each key's `create_max_per_s` holds every create in its window
+//!   until answered, so delayed or bunched arrivals cannot exceed the simulator's create
+//!   rate. Injected 429s are faults, counted apart from these rejections.
 //!
 //! Missing and duplicated webhooks are not exercised here: `motionq worker` runs no webhook
 //! intake (no `serve` subcommand in the binary yet), so jobs are polled; the simulator's
@@ -175,7 +177,6 @@ async fn every_fault_ends_in_the_right_state_and_no_limit_is_breached() {
         a.states, a.failed_classes
     );
     let mut breaches = Vec::new();
-    let mut jitter_rate_rejections = 0u64;
     for v in VENDORS {
         let vl = &ledger.vendors[v];
         let (creates, dups) = creates_and_duplicates(&ledger, v);
@@ -199,15 +200,7 @@ async fn every_fault_ends_in_the_right_state_and_no_limit_is_breached() {
             );
             for kind in ["rate_limit", "query_rate_limit", "concurrency", "spend_cap"] {
                 if let Some(n) = k.rejections.get(kind).filter(|n| **n > 0) {
-                    // The simulator counts creates on *arrival*, motionq spaces them on
-                    // *dispatch*: delayed creates (EvoLink: 20% +0.8 s) and a loaded machine
-                    // make correctly spaced calls arrive bunched. Reported as a figure and
-                    // bounded below (docs/RELIABILITY.md, "rate limits under latency jitter").
-                    if kind == "rate_limit" {
-                        jitter_rate_rejections += n;
-                    } else {
-                        breaches.push(format!("{v}/{alias}: {n} × {kind}"));
-                    }
+                    breaches.push(format!("{v}/{alias}: {n} × {kind}"));
                 }
             }
         }
@@ -292,15 +285,9 @@ async fn every_fault_ends_in_the_right_state_and_no_limit_is_breached() {
             breaches.join(", ")
         }
     );
-    let all_creates = ledger.total_creates() as u64;
-    println!("  create-rate 429s counted by the simulator (arrival jitter): {jitter_rate_rejections} for {all_creates} accepted creates");
     assert!(
         breaches.is_empty(),
         "a limit was exceeded in the simulator's accounting: {breaches:?}"
-    );
-    assert!(
-        jitter_rate_rejections * 10 <= all_creates,
-        "create-rate 429s beyond jitter: {jitter_rate_rejections} for {all_creates} creates"
     );
     for (v, vl) in &ledger.vendors {
         for (alias, k) in &vl.keys {

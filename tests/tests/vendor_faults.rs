@@ -19,9 +19,8 @@
 //!   until answered, so delayed or bunched arrivals cannot exceed the simulator's create
 //!   rate. Injected 429s are faults, counted apart from these rejections.
 //!
-//! Missing and duplicated webhooks are not exercised here: `motionq worker` runs no webhook
-//! intake (no `serve` subcommand in the binary yet), so jobs are polled; the simulator's
-//! callback faults only matter once a webhook server runs. See docs/RELIABILITY.md.
+//! Missing and duplicated webhooks have their own suite, `tests/tests/webhooks.rs` (a
+//! `motionq serve` receiver; here jobs are polled).
 
 use std::time::{Duration, Instant};
 

@@ -371,6 +371,28 @@ impl Harness {
     }
 
     /// Spawns `n` `motionq worker` processes; returns their indexes in [`Harness::workers`].
+    /// `motionq status <campaign> --json`, run as an operator would, with this harness's config.
+    pub fn status_json(&self, campaign: &str) -> Result<serde_json::Value> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--config")
+            .arg(&self.cfg_path)
+            .args(["status", campaign, "--json"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        for i in 0..self.scenario.keys.len() {
+            cmd.env(Scenario::env_var(i), self.scenario.secret(i));
+        }
+        let out = cmd.output().context("run motionq status")?;
+        if !out.status.success() {
+            bail!(
+                "motionq status failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        serde_json::from_slice(&out.stdout).context("motionq status --json output")
+    }
+
     pub fn spawn_workers(&mut self, n: usize) -> Result<Vec<usize>> {
         let mut out = Vec::new();
         for _ in 0..n {

@@ -531,6 +531,28 @@ async fn campaign_budget_for_k_jobs_charges_exactly_k() {
         !reasons.is_empty() && reasons.iter().all(|r| r.contains("campaign budget")),
         "waiting jobs name the campaign budget: {reasons:?}"
     );
+    // The operator sees the same reason in `motionq status`.
+    let st = h.status_json(&campaign).unwrap();
+    let waiting = st["waiting"].as_array().cloned().unwrap_or_default();
+    let waiting_jobs: u64 = waiting.iter().filter_map(|w| w["jobs"].as_u64()).sum();
+    assert!(
+        !waiting.is_empty()
+            && waiting.iter().all(|w| w["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("campaign budget"))),
+        "status names the campaign budget: {waiting:?}"
+    );
+    let admitted_waiting = recs
+        .iter()
+        .filter(|r| {
+            r.state == JobState::Admitted
+                && r.fields.get("wait_reason").is_some_and(|w| !w.is_empty())
+        })
+        .count() as u64;
+    assert_eq!(
+        waiting_jobs, admitted_waiting,
+        "status counts every waiting job: {waiting:?}"
+    );
 }
 
 /// 4b. SIGKILL while reservations are *pending* (reserved, create not sent: the worker was

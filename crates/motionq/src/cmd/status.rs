@@ -114,6 +114,52 @@ async fn recent_failures(store: &Store, campaign: &str, n: usize) -> Vec<(String
     out
 }
 
+/// Why the campaign's admitted jobs wait: from the most recent `waiting: ...` events, the
+/// jobs still admitted with a wait reason, grouped by reason (digits ignored: waits and
+/// amounts change on every attempt), most jobs first, each with its latest wording.
+async fn waiting_reasons(store: &Store, campaign: &str) -> Vec<(String, u64)> {
+    let mut conn = store.conn();
+    let reply: redis::RedisResult<redis::streams::StreamRangeReply> = redis::cmd("XREVRANGE")
+        .arg(store.keys().events(campaign))
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(2000)
+        .query_async(&mut conn)
+        .await;
+    let Ok(reply) = reply else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut groups: Vec<(String, String, u64)> = Vec::new();
+    for e in reply.ids {
+        let Some(job) = e.get::<String>("job") else {
+            continue;
+        };
+        if !e
+            .get::<String>("detail")
+            .is_some_and(|d| d.starts_with("waiting: "))
+            || !seen.insert(job.clone())
+        {
+            continue;
+        }
+        let Ok(Some(rec)) = store.job(campaign, &job).await else {
+            continue;
+        };
+        let reason = rec.fields.get("wait_reason").cloned().unwrap_or_default();
+        if rec.state.as_str() != "admitted" || reason.is_empty() {
+            continue;
+        }
+        let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).collect();
+        match groups.iter_mut().find(|g| g.0 == kind) {
+            Some(g) => g.2 += 1,
+            None => groups.push((kind, reason, 1)),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.2));
+    groups.into_iter().map(|(_, r, n)| (r, n)).collect()
+}
+
 fn key_line(k: &KeyState) -> String {
     let state = match &k.parked {
         None => "active".to_string(),
@@ -257,6 +303,7 @@ pub async fn run(a: &StatusArgs, cfg: &Config) -> Result<(), Failure> {
     let c = store.campaign(campaign).await?;
     let spend = campaign_spend(&l, campaign, c.spec.budget_usd).await;
     let failures = recent_failures(&store, campaign, 5).await;
+    let waiting = waiting_reasons(&store, campaign).await;
     let keys = l.list_keys().await.map_err(Failure::operational)?;
     let used: Vec<&KeyState> = keys
         .iter()
@@ -277,11 +324,18 @@ pub async fn run(a: &StatusArgs, cfg: &Config) -> Result<(), Failure> {
                 "reserved_usd": spend.map(|s| s.1),
                 "keys": used.iter().map(|k| key_json(k)).collect::<Vec<_>>(),
                 "recent_failures": failures.iter().map(|(j, cl, m)| json!({"job": j, "error_class": cl, "message": m})).collect::<Vec<_>>(),
+                "waiting": waiting.iter().map(|(r, n)| json!({"reason": r, "jobs": n})).collect::<Vec<_>>(),
             })
         );
         return Ok(());
     }
     print_campaign(campaign, &c, spend, &used, &failures);
+    if !waiting.is_empty() {
+        println!("  waiting (admitted jobs, by reason):");
+        for (r, n) in waiting.iter().take(5) {
+            println!("    {n} × {r}");
+        }
+    }
     Ok(())
 }
 

@@ -114,7 +114,7 @@
 //! | `motionq_campaign_jobs` | gauge (scrape time) | `campaign, state` | Jobs per state, read from Redis; every state present (0 included). |
 //! | `motionq_campaign_jobs_enqueued` | gauge (scrape time) | `campaign` | Jobs in the campaign. |
 //! | `motionq_campaign_state` | gauge (scrape time) | `campaign, state` | 1 on the campaign's state. |
-//! | `motionq_queue_depth` | gauge (scrape time) | `stage, state` | Queue entries: `unread|pending|delayed|dead`. |
+//! | `motionq_queue_depth` | gauge (scrape time) | `stage, state` | Queue entries: `unread|pending|delayed|dead`; the collect stage's `unread` includes completed jobs waiting on the collect backlog (earliest link expiry first). |
 //! | `motionq_scrape_refresh_errors_total` | counter | | Scrape-time refreshes that failed or timed out. |
 //! | `process_*` | (process) | | CPU, memory, fds, start time (Linux). |
 //!

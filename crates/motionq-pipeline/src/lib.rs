@@ -250,7 +250,8 @@ pub use error::PipelineError;
 pub use feeder::FeedReport;
 pub use ops::{cancel_campaign, pause, resume, retry_jobs, CampaignChange, RetryFilter};
 pub use pipeline::{
-    limits_config, queue_config, Pipeline, PipelineOptions, StageJob, Unreconcilable,
+    collect_backlog_key, limits_config, queue_config, Pipeline, PipelineOptions, StageJob,
+    Unreconcilable,
 };
 pub use submit::{campaign_budget_id, Waiting};
 pub use worker::{run_collect_feed, run_feeder, run_worker, Stages, WorkerOptions};

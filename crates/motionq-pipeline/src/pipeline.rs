@@ -186,6 +186,12 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// The Redis key of a deployment's collect backlog (completed jobs by link expiry, see the
+/// crate docs), for readers outside a [`Pipeline`] such as the metrics scrape.
+pub fn collect_backlog_key(prefix: &str) -> String {
+    format!("{prefix}:collect:due")
+}
+
 /// Micro-units of an amount (limits count money in integer micro-units).
 pub(crate) fn micro(x: f64) -> u64 {
     if x.is_finite() && x > 0.0 {
@@ -666,7 +672,7 @@ impl Pipeline {
     /// The deployment's collect backlog: completed jobs by output link expiry (ms), earliest
     /// first. [`feed_collect`](Self::feed_collect) moves them into the collect queue.
     pub(crate) fn collect_due_key(&self) -> String {
-        format!("{}:collect:due", self.prefix)
+        collect_backlog_key(&self.prefix)
     }
 
     /// Puts a completed job on the collect backlog, scored by its output link's expiry

@@ -86,6 +86,12 @@ async fn a_backlog_is_collected_earliest_link_expiry_first() {
         expiry(&s),
         expiry(&l)
     );
+    // Every completed output waits on the backlog (also what `motionq_queue_depth` reports
+    // as the collect stage's unread work) until a collector has room.
+    let p = motionq_pipeline::Pipeline::connect(&env.cfg, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(p.collect_backlog().await.unwrap(), 8);
     let mut opts = fast_options();
     opts.stages = Stages::parse("collect").unwrap();
     opts.collect_concurrency = Some(1);
@@ -96,6 +102,7 @@ async fn a_backlog_is_collected_earliest_link_expiry_first() {
     }
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
+    assert_eq!(p.collect_backlog().await.unwrap(), 0, "the backlog drained");
     let stored_at = |c: &str| {
         let env = &env;
         let c = c.to_string();

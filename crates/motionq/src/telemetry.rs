@@ -34,12 +34,14 @@ pub async fn install_hook(cfg: &Config, metrics: &Metrics, store: Store) -> anyh
         motionq_pipeline::limits_config(cfg),
     )?;
     let m = metrics.clone();
+    let backlog_key = motionq_pipeline::collect_backlog_key(&cfg.redis.key_prefix);
     metrics
         .set_scrape_hook(Box::new(move || {
             let store = store.clone();
             let queues = queues.clone();
             let limits = limits.clone();
             let m = m.clone();
+            let backlog_key = backlog_key.clone();
             async move {
                 let mut snap = ScrapeSnapshot::default();
                 for id in store.campaign_ids().await? {
@@ -70,9 +72,19 @@ pub async fn install_hook(cfg: &Config, metrics: &Metrics, store: Store) -> anyh
                 }
                 for (stage, q) in &queues {
                     let s = q.stats().await?;
+                    // Completed jobs wait on the collect backlog (earliest expiry first) until
+                    // a collector has room: they are the collect stage's unread work too.
+                    let backlog: u64 = if *stage == Stage::Collect {
+                        redis::cmd("ZCARD")
+                            .arg(&backlog_key)
+                            .query_async(&mut store.conn())
+                            .await?
+                    } else {
+                        0
+                    };
                     snap.queues.push(QueueSnapshot {
                         stage: *stage,
-                        unread: s.unread,
+                        unread: s.unread + backlog,
                         pending: s.pending,
                         delayed: s.delayed,
                         dead: s.dead,

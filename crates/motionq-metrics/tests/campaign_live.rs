@@ -208,6 +208,12 @@ async fn a_real_campaign_fills_the_dashboard_and_agrees_with_the_ledger() {
     let mut sim_cfg = motionq_sim::SimConfig::from_toml_file(root.join("config/sim.toml"))
         .expect("config/sim.toml");
     sim_cfg.time_scale = 0.002;
+    // HighwayAPI reports its link lifetime (`video_url_ttl`) and the simulator scales it: one
+    // hour becomes 7.2 s real, so every HighwayAPI output is stored "close to expiry" and
+    // MotionqOutputsCloseToExpiry fires whenever two scrapes bracket such a store. A healthy
+    // run needs links that outlive the alert's 15 minutes in real time: 30 days scaled is
+    // 5184 s.
+    sim_cfg.highwayapi.output_ttl_seconds = Some(30.0 * 86_400.0);
     sim_cfg.faults.kkiai.create.rate_limited = 0.4;
     sim_cfg.faults.freepik.query.error_503 = 0.3;
     sim_cfg.faults.evolink.content_policy = 0.5;

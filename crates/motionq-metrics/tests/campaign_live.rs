@@ -11,132 +11,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures::FutureExt;
 use motionq_config::Config;
-use motionq_core::{JobState, ValidateOptions, Vendor};
-use motionq_limits::{BudgetRef, BudgetWindow, Limits};
-use motionq_metrics::{
-    CampaignSnapshot, KeyState, Metrics, Operation, ParkReason, QueueSnapshot, ScrapeHook,
-    ScrapeSnapshot, Stage, Window,
-};
-use motionq_pipeline::StageJob;
-use motionq_queue::StreamQueue;
+use motionq_core::{ValidateOptions, Vendor};
+use motionq_metrics::Metrics;
 use motionq_store::{EnqueueMode, EnqueueRequest, RedisConn, Store};
-
-/// What the scrape hook reads.
-struct RedisView {
-    metrics: Metrics,
-    store: Store,
-    limits: Limits,
-    queues: Vec<(Stage, StreamQueue<StageJob>)>,
-    usd_per_unit: BTreeMap<Vendor, f64>,
-}
-
-impl RedisView {
-    /// The scrape hook a worker binary installs: scrape-time gauges from Redis, and the key
-    /// gauges refreshed from the limits' Redis state so every process shows the same truth.
-    async fn snapshot(&self) -> Result<ScrapeSnapshot, motionq_metrics::HookError> {
-        let mut snap = ScrapeSnapshot::default();
-        for id in self.store.campaign_ids().await? {
-            let c = self.store.campaign(&id).await?;
-            if let Some(budget) = c.spec.budget_usd {
-                let views = self
-                    .limits
-                    .budgets(&[BudgetRef::Campaign {
-                        id: motionq_pipeline::campaign_budget_id(&id),
-                        limit: (budget * 1e6) as u64,
-                    }])
-                    .await?;
-                if let Some(v) = views.first() {
-                    self.metrics.set_campaign_spend(
-                        &id,
-                        v.used as f64 / 1e6,
-                        v.reserved as f64 / 1e6,
-                        Some(budget),
-                    );
-                }
-            }
-            snap.campaigns.push(CampaignSnapshot {
-                jobs_enqueued: c.jobs_total,
-                jobs_by_state: JobState::ALL
-                    .into_iter()
-                    .map(|s| {
-                        (
-                            s,
-                            c.counts.get(s.as_str()).copied().unwrap_or(0).max(0) as u64,
-                        )
-                    })
-                    .collect(),
-                state: c.state,
-                campaign: id,
-            });
-        }
-        for (stage, q) in &self.queues {
-            let s = q.stats().await?;
-            snap.queues.push(QueueSnapshot {
-                stage: *stage,
-                unread: s.unread,
-                pending: s.pending,
-                delayed: s.delayed,
-                dead: s.dead,
-            });
-        }
-        for k in self.limits.list_keys().await? {
-            let (v, alias) = (k.key.vendor(), k.key.alias());
-            let state = match &k.parked {
-                None => KeyState::Active,
-                Some(p) => KeyState::Parked(match p.reason {
-                    motionq_limits::ParkReason::QuotaExhausted => ParkReason::QuotaExhausted,
-                    motionq_limits::ParkReason::InsufficientFunds => ParkReason::InsufficientFunds,
-                    motionq_limits::ParkReason::Auth => ParkReason::Auth,
-                    motionq_limits::ParkReason::Forbidden => ParkReason::Forbidden,
-                    motionq_limits::ParkReason::Operator => ParkReason::Operator,
-                    _ => ParkReason::Other,
-                }),
-            };
-            self.metrics.set_key_state(v, alias, state);
-            self.metrics
-                .set_in_flight(v, alias, k.in_flight, k.max_concurrent);
-            self.metrics.set_effective_rate(
-                v,
-                alias,
-                Operation::Create,
-                k.create.effective_per_s,
-                k.create.configured_per_s,
-            );
-            self.metrics.set_effective_rate(
-                v,
-                alias,
-                Operation::Query,
-                k.query.effective_per_s,
-                k.query.configured_per_s,
-            );
-            let usd = self.usd_per_unit.get(&v).copied().unwrap_or(1.0) / 1e6;
-            for b in &k.budgets {
-                let window = match b.window {
-                    BudgetWindow::Hourly => Window::Hourly,
-                    BudgetWindow::Daily => Window::Daily,
-                    BudgetWindow::Total => Window::Total,
-                    _ => continue,
-                };
-                self.metrics.set_spend(
-                    v,
-                    alias,
-                    window,
-                    b.used as f64 * usd,
-                    b.reserved as f64 * usd,
-                    Some(b.limit as f64 * usd),
-                );
-            }
-        }
-        Ok(snap)
-    }
-}
 
 fn set_demo_keys() {
     for v in Vendor::ALL {
@@ -243,40 +124,16 @@ async fn a_real_campaign_fills_the_dashboard_and_agrees_with_the_ledger() {
     )
     .unwrap();
 
-    // The worker's metrics, served over HTTP with the Redis-reading scrape hook.
+    // The worker's metrics, served over HTTP with the scrape hook a worker installs.
     let metrics = Metrics::new();
     let conn = RedisConn::connect(&cfg.redis).await.expect("redis");
-    let qcfg = motionq_pipeline::queue_config(&cfg).expect("queue config");
-    let queues = [
-        (Stage::Submit, "submit"),
-        (Stage::Poll, "poll"),
-        (Stage::Collect, "collect"),
-    ]
-    .into_iter()
-    .map(|(stage, name)| {
-        let q =
-            StreamQueue::with_conn(conn.clone(), &cfg.redis, name, qcfg.clone()).expect("queue");
-        (stage, q)
-    })
-    .collect();
-    let view = Arc::new(RedisView {
-        metrics: metrics.clone(),
-        store: Store::new(conn.clone(), &cfg.redis.key_prefix),
-        limits: Limits::connect(&cfg.redis, motionq_pipeline::limits_config(&cfg))
-            .await
-            .expect("limits"),
-        queues,
-        usd_per_unit: cfg
-            .vendors
-            .iter()
-            .map(|(v, vc)| (*v, vc.price.usd_per_unit.unwrap_or(1.0)))
-            .collect(),
-    });
-    let hook: ScrapeHook = Box::new(move || {
-        let view = view.clone();
-        async move { view.snapshot().await }.boxed()
-    });
-    metrics.set_scrape_hook(hook).await;
+    motionq_pipeline::telemetry::install_scrape_hook(
+        &cfg,
+        &metrics,
+        Store::new(conn.clone(), &cfg.redis.key_prefix),
+    )
+    .await
+    .expect("scrape hook");
     let worker_srv = TestServer::start(metrics.clone()).await;
 
     let prom = Prometheus::start(&format!(
@@ -459,6 +316,38 @@ scrape_configs:
             > 0.0
     );
     assert!(value(&prom, "sum(motionq_sim_faults_injected_total)").await > 0.0);
+
+    // Key spend is exported in USD: AI Video API bills credits worth $0.005 each, so the
+    // settled USD of its keys is the simulator's net credits times 0.005 (not the credits).
+    let usd_per_credit = cfg.vendors[&Vendor::Aivideoapi]
+        .price
+        .usd_per_unit
+        .expect("AI Video API has a USD price");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let settled = value(
+            &prom,
+            "sum(motionq_key_spend_settled_usd{vendor=\"aivideoapi\", window=\"daily\"})",
+        )
+        .await;
+        let net_credits = value(
+            &prom,
+            "sum(motionq_sim_charged_units_total{vendor=\"aivideoapi\"}) \
+             - sum(motionq_sim_refunded_units_total{vendor=\"aivideoapi\"} or vector(0))",
+        )
+        .await;
+        let expected = net_credits * usd_per_credit;
+        if net_credits > 0.0 && (settled - expected).abs() <= 1e-6 * expected.max(1.0) {
+            println!("aivideoapi: {net_credits} credits net = ${settled:.4} settled");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "aivideoapi key spend: {settled} USD settled, simulator {net_credits} credits \
+             = {expected} USD"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     let _ = stop_tx.send(());
     worker.await.expect("worker task").expect("worker");

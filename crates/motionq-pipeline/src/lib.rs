@@ -244,6 +244,7 @@ pub mod ops;
 mod pipeline;
 pub mod poll;
 mod submit;
+pub mod telemetry;
 mod worker;
 
 pub use error::PipelineError;

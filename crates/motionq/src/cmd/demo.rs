@@ -273,7 +273,12 @@ pub async fn run(a: &DemoArgs, config_path: Option<&Path>) -> Result<(), Failure
         .await
         .map_err(|e| Failure::operational(format!("{e:#}")))?;
     if let Ok(addr) = cfg.metrics.listen.parse::<std::net::SocketAddr>() {
-        crate::telemetry::serve(addr, metrics.clone(), stopped(stop_rx.clone()));
+        crate::telemetry::serve(
+            addr,
+            metrics.clone(),
+            store.clone(),
+            stopped(stop_rx.clone()),
+        );
         println!("metrics: http://{addr}/metrics");
     }
     println!();

@@ -24,7 +24,7 @@ pub async fn run(a: &WorkerArgs, cfg: &Config) -> Result<(), Failure> {
     let stages = Stages::parse(&a.stages).map_err(Failure::invalid)?;
     let metrics = motionq_metrics::Metrics::new();
     let store = super::control::store(cfg).await?;
-    crate::telemetry::install_hook(cfg, &metrics, store)
+    crate::telemetry::install_hook(cfg, &metrics, store.clone())
         .await
         .map_err(|e| Failure::operational(format!("{e:#}")))?;
     let addr: std::net::SocketAddr = cfg.metrics.listen.parse().map_err(|e| {
@@ -33,7 +33,7 @@ pub async fn run(a: &WorkerArgs, cfg: &Config) -> Result<(), Failure> {
             cfg.metrics.listen
         ))
     })?;
-    crate::telemetry::serve(addr, metrics.clone(), shutdown_signal());
+    crate::telemetry::serve(addr, metrics.clone(), store, shutdown_signal());
     let opts = WorkerOptions {
         stages,
         metrics: Some(metrics),

@@ -217,6 +217,7 @@ async fn every_fault_ends_in_the_right_state_and_no_limit_is_breached() {
     let mut samples: std::collections::BTreeMap<(String, String, String), (usize, String)> =
         Default::default();
     let mut wrong = Vec::new();
+    let mut max_attempts_seen = 0u64;
     for r in &rows {
         let i: usize = r["job_id"][1..].parse().unwrap();
         let v = vendor_of(i);
@@ -241,7 +242,15 @@ async fn every_fault_ends_in_the_right_state_and_no_limit_is_breached() {
         if !ok {
             wrong.push(format!("job {i} on {v}: {state} {class}: {msg}"));
         }
+        // Retries bounded: every job was tried at least once and never beyond the configured
+        // attempt limit (`[queue.retry] max_attempts = 30` in TEST_QUEUE_TOML).
+        let attempts: u64 = r["attempts"].parse().expect("attempts column");
+        max_attempts_seen = max_attempts_seen.max(attempts);
+        if !(1..=30).contains(&attempts) {
+            wrong.push(format!("job {i} on {v}: {attempts} create attempts"));
+        }
     }
+    println!("  create attempts per job: at most {max_attempts_seen}");
     for ((v, st, class), (n, msg)) in &samples {
         println!("  outcome {v} {st} {class}: {n} (e.g. {msg:?})");
     }

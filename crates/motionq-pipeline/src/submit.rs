@@ -36,6 +36,14 @@ fn wait(reason: impl Into<String>) -> BoxDynError {
     DeferredError::new(Waiting(reason.into())).into()
 }
 
+/// Submit intents written for the job so far (the report's `attempts`).
+fn attempts_of(rec: &JobRecord) -> u64 {
+    rec.fields
+        .get("attempts")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0)
+}
+
 pub(crate) fn gen_of(rec: &JobRecord) -> u64 {
     rec.fields
         .get("gen")
@@ -410,6 +418,9 @@ async fn try_key(
         ("idem_key", ids.idem.clone()),
         ("gen", gen_of(rec).to_string()),
         ("intent_at", now_ms().to_string()),
+        // Create attempts over the job's life (every generation); only the worker that moves
+        // the job out of `admitted` writes it, so the read-increment cannot race.
+        ("attempts", (attempts_of(rec) + 1).to_string()),
         ("res_key", ids.res_key.clone()),
         (
             "res_campaign",

@@ -14,6 +14,7 @@
 //! | `queued_at`, `submitted_at`, `completed_at`, `stored_at` | RFC 3339 UTC timestamps |
 //! | `object_url`, `sha256`, `bytes` | the stored output |
 //! | `error_class`, `error_message` | why it failed or waits |
+//! | `attempts` | create attempts made for the job over all its generations (each written as a submit intent before the call; a rate-limit wait is not one) |
 //!
 //! The CSV ends with a `TOTAL` row (jobs, estimated and actual cost, bytes); the JSON has a
 //! `totals` object.
@@ -45,7 +46,7 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 20] = [
     "job_id",
     "state",
     "vendor",
@@ -65,6 +66,7 @@ pub const COLUMNS: [&str; 19] = [
     "bytes",
     "error_class",
     "error_message",
+    "attempts",
 ];
 
 fn ts(ms: Option<&String>) -> String {
@@ -98,6 +100,10 @@ pub fn row(j: &JobRecord) -> Vec<String> {
         f("bytes"),
         f("error_class"),
         f("error_message"),
+        j.fields
+            .get("attempts")
+            .cloned()
+            .unwrap_or_else(|| "0".into()),
     ]
 }
 

@@ -597,6 +597,29 @@ pub fn sigterm(c: &mut Child, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Sends SIGTERM and waits up to `timeout` for the process to stop by itself. Unlike
+/// [`sigterm`], never falls back to SIGKILL: a process still running at the deadline is an
+/// error (it is then killed so the test leaves nothing behind), and so is a non-zero exit.
+pub fn sigterm_graceful(c: &mut Child, timeout: Duration) -> Result<Duration> {
+    let pid = c.id().to_string();
+    let st = Command::new("kill").args(["-TERM", &pid]).status()?;
+    if !st.success() {
+        bail!("kill -TERM {pid} failed");
+    }
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(status) = c.try_wait()? {
+            if !status.success() {
+                bail!("after SIGTERM the worker exited with {status}");
+            }
+            return Ok(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sigkill(c);
+    bail!("the worker did not stop within {timeout:?} of SIGTERM")
+}
+
 /// Reads the limiter's state in Redis after a run: live concurrency leases per key, pending
 /// (uncommitted) and committed-but-unsettled spend reservations.
 pub async fn limits_leftovers(

@@ -453,6 +453,9 @@ impl Config {
                 )));
             }
         }
+        if let Some(base) = &self.webhooks.public_base_url {
+            self.check_public_base_url(base)?;
+        }
         if self.worker.unreconcilable != "fail" && self.worker.unreconcilable != "resubmit" {
             return Err(ConfigError::Invalid(format!(
                 "worker.unreconcilable must be `fail` or `resubmit`, got `{}`",
@@ -460,6 +463,41 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// `webhooks.public_base_url` goes into every create call as the callback base: real
+    /// vendors only call HTTPS URLs on public hosts, and a private one would point a vendor at
+    /// an internal address. Plain HTTP and private hosts pass only with
+    /// `validation.allow_private_callbacks` (rehearsals against the simulator).
+    fn check_public_base_url(&self, base: &str) -> Result<(), ConfigError> {
+        let bad = |why: &str| {
+            ConfigError::Invalid(format!(
+                "webhooks.public_base_url `{base}` {why} (set validation.allow_private_callbacks \
+                 = true only for rehearsals against the simulator)"
+            ))
+        };
+        let url = url::Url::parse(base).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "webhooks.public_base_url `{base}` is not a URL: {e}"
+            ))
+        })?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.public_base_url `{base}` must be an http(s) URL"
+            )));
+        }
+        if self.validation.allow_private_callbacks {
+            return Ok(());
+        }
+        if url.scheme() != "https" {
+            return Err(bad("is not HTTPS: vendors call back over HTTPS only"));
+        }
+        match url.host() {
+            Some(h) if !motionq_core::validate::is_private_host(&h) => Ok(()),
+            _ => Err(bad(
+                "is not on a public host: vendors cannot reach it, and it must never point them at an internal address",
+            )),
+        }
     }
 
     /// Prices of every vendor.
@@ -506,6 +544,45 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
         f
+    }
+
+    #[test]
+    fn public_base_url_must_be_https_and_public_unless_rehearsing() {
+        let load = |base: &str, allow: bool| {
+            let env = vec![
+                (
+                    "MOTIONQ__WEBHOOKS__PUBLIC_BASE_URL".to_string(),
+                    base.to_string(),
+                ),
+                (
+                    "MOTIONQ__VALIDATION__ALLOW_PRIVATE_CALLBACKS".to_string(),
+                    allow.to_string(),
+                ),
+            ];
+            Config::load_with_env(&[], env)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert!(load("https://hooks.example.com/motionq", false).is_ok());
+        for (base, why) in [
+            ("http://hooks.example.com/motionq", "not HTTPS"),
+            ("https://127.0.0.1:8088", "public host"),
+            ("https://10.1.2.3/hooks", "public host"),
+            ("https://serve:8088", "public host"),
+            ("https://[::1]/", "public host"),
+            ("ftp://hooks.example.com/", "http(s) URL"),
+            ("not a url", "not a URL"),
+        ] {
+            let e = load(base, false).unwrap_err();
+            assert!(
+                e.contains("webhooks.public_base_url") && e.contains(why),
+                "{base}: {e}"
+            );
+        }
+        // Rehearsals against the simulator (demo, docker-compose) reach serve over HTTP.
+        assert!(load("http://127.0.0.1:8088", true).is_ok());
+        assert!(load("http://serve:8088", true).is_ok());
+        assert!(load("not a url", true).is_err());
     }
 
     #[test]

@@ -110,7 +110,7 @@
 //! | key | env override | meaning |
 //! |---|---|---|
 //! | `listen` | `MOTIONQ__WEBHOOKS__LISTEN` | listen address of `motionq serve` (default `127.0.0.1:8088`) |
-//! | `public_base_url` | `MOTIONQ__WEBHOOKS__PUBLIC_BASE_URL` | public HTTPS base vendors reach; without it workers attach no callback URL |
+//! | `public_base_url` | `MOTIONQ__WEBHOOKS__PUBLIC_BASE_URL` | public HTTPS base vendors reach; without it workers attach no callback URL. Config loading refuses plain HTTP or a private/loopback host unless `validation.allow_private_callbacks` (simulator rehearsals) |
 //! | `token_env` | `MOTIONQ__WEBHOOKS__TOKEN_ENV` | name of the env var holding the path token (required; workers need it too, to build URLs) |
 //! | `freepik_secret_env` | `MOTIONQ__WEBHOOKS__FREEPIK_SECRET_ENV` | name of the env var holding Freepik's `whsec_…` secret |
 //! | `tolerance_s` | `MOTIONQ__WEBHOOKS__TOLERANCE_S` | accepted clock skew of signed deliveries (default 300) |

@@ -1,6 +1,7 @@
 //! Error classes end to end over the simulator: content policy fails without retry; an auth
-//! failure parks the key and the job moves to another key; a campaign budget that fits
-//! exactly K jobs charges K and makes the rest wait with a reason.
+//! failure parks the key and the job moves to another key; a key the vendor throttles (429)
+//! does not hold back jobs another key can take; a campaign budget that fits exactly K jobs
+//! charges K and makes the rest wait with a reason.
 
 mod common;
 
@@ -127,6 +128,46 @@ async fn auth_failure_parks_the_key_and_jobs_use_the_other_key() {
     assert_eq!(parked.until, None, "auth parks until an operator acts");
     let ledger = env.sim.ledger();
     assert!(ledger.vendors["evolink"].auth_failures >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_key_does_not_stall_jobs_another_key_can_take() {
+    // kkiai-1 answers every create with Kling's 429 (code 1302): the simulator allows it zero
+    // creates per second, while motionq believes it may send 20/s. kkiai-2 is healthy.
+    let mut sim = sim_config(0.002);
+    sim.kkiai.keys[0].rate_per_sec = Some(0);
+    let mut env = start(sim).await;
+    let kk = env.cfg.vendors.get_mut(&Vendor::Kkiai).unwrap();
+    kk.keys[0].create_rate_per_s = 20.0;
+    kk.keys[0].create_burst = 20;
+    kk.keys[0].create_max_per_s = None;
+    let (throttled, healthy) = (kk.keys[0].alias.clone(), kk.keys[1].alias.clone());
+    let jobs = 12;
+    let campaign = enqueue(&env, &manifest("throttled", &["kkiai"], jobs, "")).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    // A job that stayed with the throttled key after its 429 would never finish: the deadline
+    // is what fails then, not a timing expectation.
+    let c = wait_for(&env, &campaign, Duration::from_secs(120), |c| {
+        n(c, "stored") == jobs as i64
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    let ledger = env.sim.ledger();
+    let k1 = &ledger.vendors["kkiai"].keys[throttled.as_str()];
+    let k2 = &ledger.vendors["kkiai"].keys[healthy.as_str()];
+    let refused = k1.rejections.get("rate_limit").copied().unwrap_or(0);
+    println!(
+        "throttled key: {refused} create 429s; healthy key: {} creates; {c:?}",
+        k2.creates.len()
+    );
+    assert_eq!(n(&c, "stored"), jobs as i64, "{c:?}");
+    assert!(refused >= 1, "the throttled key was tried and refused");
+    assert!(k1.creates.is_empty(), "the vendor accepted nothing there");
+    assert_eq!(k2.creates.len(), jobs, "every job went to the healthy key");
+    for rec in env.store.jobs_page(&campaign, 0, 100).await.unwrap() {
+        assert_eq!(rec.fields["key_alias"], healthy, "job {}", rec.id);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use apalis_core::error::BoxDynError;
 use motionq_collect::{CollectRequest, ErrorClass as CollectClass};
 use motionq_core::JobState;
+use motionq_queue::runtime::BoxDynError;
 use motionq_queue::Delivery;
 use motionq_store::JobRecord;
 use tracing::Instrument;
@@ -39,14 +39,14 @@ pub(crate) fn sidecar(c: &str, rec: &JobRecord) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// The apalis handler of the `collect` queue.
+/// The handler of the `collect` queue.
 pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("collect", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt);
     async {
         let (c, j) = (&msg.campaign, &msg.job);
         let Some(token) = p.lock_job(c, j).await? else {
             return Err(
-                apalis_core::error::DeferredError::new(crate::submit::Waiting(
+                motionq_queue::runtime::DeferredError::new(crate::submit::Waiting(
                     "another worker holds this job".into(),
                 ))
                 .into(),

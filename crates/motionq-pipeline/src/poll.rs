@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use apalis_core::error::BoxDynError;
 use motionq_core::{ErrorClass, JobState, Vendor};
 use motionq_limits::{Decision, KeyId, Op};
+use motionq_queue::runtime::BoxDynError;
 use motionq_queue::Delivery;
 use motionq_store::JobRecord;
 use motionq_vendors::{TaskRef, TaskStatus};
@@ -21,7 +21,7 @@ pub fn poll_interval(age: Duration, min: Duration, max: Duration, factor: f64) -
     grown.clamp(min, max.max(min))
 }
 
-/// The apalis handler of the `poll` queue.
+/// The handler of the `poll` queue.
 pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("poll", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt, vendor = tracing::field::Empty, key = tracing::field::Empty);
     async {

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use apalis_core::error::{BoxDynError, DeferredError, RetryAfterError};
 use motionq_core::{ErrorClass, JobState, Reconciliation, Vendor};
 use motionq_limits::{
     BudgetRef, CommitOutcome, Decision, KeyId, Op, ReservationState, ReserveOutcome, SlotDecision,
 };
+use motionq_queue::runtime::{BoxDynError, DeferredError, RetryAfterError};
 use motionq_queue::Delivery;
 use motionq_store::{CampaignRecord, JobRecord, Transition};
 use motionq_vendors::{CreateContext, FindOutcome, VendorError};
@@ -65,7 +65,7 @@ pub fn campaign_budget_id(c: &str) -> String {
     }
 }
 
-/// The apalis handler of the `submit` queue.
+/// The handler of the `submit` queue.
 pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("submit", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt, vendor = tracing::field::Empty, key = tracing::field::Empty);
     async {

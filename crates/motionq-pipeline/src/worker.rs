@@ -1,12 +1,12 @@
-//! [`run_worker`]: the apalis Monitor with one worker per enabled stage, plus the feeder loop.
+//! [`run_worker`]: one queue worker per enabled stage (apalis, through
+//! [`motionq_queue::runtime`]), plus the feeder loop.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::*;
 use motionq_config::Config;
-use motionq_queue::Delivery;
+use motionq_queue::runtime::{run_stage_workers, Handler, StageWorker};
 
 use crate::pipeline::{Pipeline, PipelineOptions, StageJob};
 
@@ -108,20 +108,14 @@ impl Default for WorkerOptions {
     }
 }
 
-async fn submit_job(job: StageJob, d: Delivery, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
-    crate::submit::handle(&p, job, d).await
-}
-
-async fn poll_job(job: StageJob, d: Delivery, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
-    crate::poll::handle(&p, job, d).await
-}
-
-async fn collect_job(
-    job: StageJob,
-    d: Delivery,
-    p: Data<Arc<Pipeline>>,
-) -> Result<(), BoxDynError> {
-    crate::collect::handle(&p, job, d).await
+/// A stage handler over the shared pipeline.
+fn handler<F, Fut>(p: &Arc<Pipeline>, f: F) -> Handler<StageJob>
+where
+    F: Fn(Arc<Pipeline>, StageJob, motionq_queue::Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), motionq_queue::runtime::BoxDynError>> + Send + 'static,
+{
+    let p = p.clone();
+    Arc::new(move |job, d| Box::pin(f(p.clone(), job, d)))
 }
 
 /// Runs the feeder and sweep loop until `stop` resolves.
@@ -202,55 +196,45 @@ pub async fn run_worker(
         Ok::<(), std::io::Error>(())
     };
     if workers {
-        let mut monitor = Monitor::new().shutdown_timeout(opts.shutdown_timeout);
         let wc = &cfg.worker;
+        let mut stages = Vec::new();
         if opts.stages.submit {
-            let (q, p, n) = (
-                p.submit_q.clone(),
-                p.clone(),
-                opts.submit_concurrency
+            stages.push(StageWorker {
+                name: "motionq-submit".into(),
+                queue: p.submit_q.clone(),
+                concurrency: opts
+                    .submit_concurrency
                     .unwrap_or(wc.submit_concurrency)
                     .max(1),
-            );
-            monitor = monitor.register(move |_| {
-                WorkerBuilder::new("motionq-submit")
-                    .backend(q.clone())
-                    .data(p.clone())
-                    .concurrency(n)
-                    .build(submit_job)
+                handler: handler(&p, |p, job, d| async move {
+                    crate::submit::handle(&p, job, d).await
+                }),
             });
         }
         if opts.stages.poll {
-            let (q, p, n) = (
-                p.poll_q.clone(),
-                p.clone(),
-                opts.poll_concurrency.unwrap_or(wc.poll_concurrency).max(1),
-            );
-            monitor = monitor.register(move |_| {
-                WorkerBuilder::new("motionq-poll")
-                    .backend(q.clone())
-                    .data(p.clone())
-                    .concurrency(n)
-                    .build(poll_job)
+            stages.push(StageWorker {
+                name: "motionq-poll".into(),
+                queue: p.poll_q.clone(),
+                concurrency: opts.poll_concurrency.unwrap_or(wc.poll_concurrency).max(1),
+                handler: handler(&p, |p, job, d| async move {
+                    crate::poll::handle(&p, job, d).await
+                }),
             });
         }
         if opts.stages.collect {
-            let (q, p, n) = (
-                p.collect_q.clone(),
-                p.clone(),
-                opts.collect_concurrency
+            stages.push(StageWorker {
+                name: "motionq-collect".into(),
+                queue: p.collect_q.clone(),
+                concurrency: opts
+                    .collect_concurrency
                     .unwrap_or(wc.collect_concurrency)
                     .max(1),
-            );
-            monitor = monitor.register(move |_| {
-                WorkerBuilder::new("motionq-collect")
-                    .backend(q.clone())
-                    .data(p.clone())
-                    .concurrency(n)
-                    .build(collect_job)
+                handler: handler(&p, |p, job, d| async move {
+                    crate::collect::handle(&p, job, d).await
+                }),
             });
         }
-        monitor.run_with_signal(signal).await?;
+        run_stage_workers(stages, opts.shutdown_timeout, signal).await?;
     } else {
         let _ = signal.await;
     }

@@ -5,7 +5,9 @@
 //! ([`StreamQueue::push`], [`push_bulk`](StreamQueue::push_bulk),
 //! [`push_after`](StreamQueue::push_after)); workers are ordinary apalis workers
 //! (`WorkerBuilder`, tower layers, `Monitor`, graceful drain) whose backend is a
-//! [`StreamQueue`]. Retries with backoff, the dead letter, takeover of a dead worker's jobs and
+//! [`StreamQueue`]. The pipeline composes its stages through [`runtime`]
+//! ([`run_stage_workers`] with motionq's handler type), so no other crate depends on apalis.
+//! Retries with backoff, the dead letter, takeover of a dead worker's jobs and
 //! retention are done here, in Redis, so they survive process crashes and Redis restarts.
 //!
 //! # Usage
@@ -198,6 +200,7 @@ mod envelope;
 mod error;
 mod keys;
 mod queue;
+pub mod runtime;
 mod scripts;
 
 pub use ack::{AckLayer, AckService};
@@ -206,3 +209,4 @@ pub use envelope::{DeadLetter, Delivery, MissingDelivery};
 pub use error::QueueError;
 pub use keys::QueueKeys;
 pub use queue::{QueueStats, StreamQueue};
+pub use runtime::{run_stage_workers, StageWorker};

@@ -259,9 +259,13 @@ fn motionq_env_names_are_real_config_fields() {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert!(motionq.len() >= 10, "{name}: MOTIONQ__ variables");
-        // One at a time, so an error names the variable; then all together over the file.
+        // One at a time over the mounted file (cross-field checks such as the callback base
+        // against `validation.allow_private_callbacks` need it), so an error names the
+        // variable; then all together.
         for (k, v) in &motionq {
-            if let Err(e) = Config::load_with_env(&[], [(k.clone(), v.clone())]) {
+            if let Err(e) =
+                Config::load_with_env(std::slice::from_ref(&cfg_path), [(k.clone(), v.clone())])
+            {
                 panic!("{name}: {k}={v} is not a valid config override: {e}");
             }
         }

@@ -206,8 +206,10 @@
 //! Recorded into a `motionq_metrics::Metrics` catalogue (pass the binary's own in
 //! [`WorkerOptions::metrics`] so `/metrics` shows them): every vendor call
 //! (`vendor_request`, and `vendor_error` by class), every stage run (`stage_run`: `done`,
-//! `deferred`, `retried`, `failed`), retries (`retry`, with the vendor's Retry-After or the
-//! policy's ceiling as the delay), create-rate and concurrency waits (`limit_wait`), slots in
+//! `deferred`, `retried`, `failed`, timed around each handler in `worker.rs`), retries
+//! (`retry`, with the vendor's Retry-After or the policy's ceiling as the delay), jobs told to
+//! wait for a key's create rate, concurrency slots, spend budget or parked state
+//! (`limit_wait` by reason), slots in
 //! flight after each acquire, parked keys (`set_key_state`), settled spend (USD), generation
 //! time (accepted → finished), collector bytes, duration, lag and link headroom, expired
 //! outputs, and every job transition this process writes (the feeder's admissions included).
@@ -215,8 +217,10 @@
 //!
 //! ## Known limits
 //!
-//! * Collect runs in arrival order (outputs are handed over as soon as they complete), not
-//!   strictly earliest link expiry first; HighwayAPI's 1-hour links are the tightest.
+//! * The collector checks what a download can show without the vendor's checksum (status,
+//!   length, `ftyp`, top-level box tiling, size cap); bytes flipped inside `mdat` with the
+//!   length intact (the simulator's `corrupted_download` fault) are stored as received, since
+//!   no vendor publishes a digest of its output to compare with.
 //! * The committed reservation of a job failed as `unreconcilable` stays held (the vendor may
 //!   have charged it): settle or release it by hand once the vendor dashboard is checked.
 //! * The feeder's room is per key; a campaign whose jobs allow fewer vendors than the

@@ -156,6 +156,8 @@ pub struct Pipeline {
     pub(crate) collector: Option<Collector>,
     pub(crate) opts: PipelineOptions,
     pub(crate) retry: Backoff,
+    /// How long a deferred message waits before it is tried again (`[queue] defer_delay_ms`).
+    pub(crate) defer_delay: Duration,
     pub(crate) unreconcilable: Unreconcilable,
     /// Test-only fault hook (`MOTIONQ_TEST_CRASH_AFTER_CREATE`): probability of aborting the
     /// process right after a create call was answered, before anything is recorded.
@@ -342,6 +344,7 @@ impl Pipeline {
             collect_q,
             collector,
             opts,
+            defer_delay: Duration::from_millis(qcfg.defer_delay_ms),
             retry: qcfg.retry,
             unreconcilable,
             crash_after_create,

@@ -7,6 +7,7 @@ use motionq_core::{ErrorClass, JobState, Reconciliation, Vendor};
 use motionq_limits::{
     BudgetRef, CommitOutcome, Decision, KeyId, Op, ReservationState, ReserveOutcome, SlotDecision,
 };
+use motionq_metrics::LimitKind;
 use motionq_queue::runtime::{BoxDynError, DeferredError, RetryAfterError};
 use motionq_queue::Delivery;
 use motionq_store::{CampaignRecord, JobRecord, Transition};
@@ -235,6 +236,13 @@ async fn submit_fresh(
     record_wait(p, rec, c, "no usable key".into()).await
 }
 
+/// Counts a job told to wait for `key`'s `kind` of limit (`motionq_limit_wait_seconds`): it is
+/// deferred for the queue's defer delay before it tries again.
+fn note_wait(p: &Pipeline, vendor: Vendor, key: &KeyId, kind: LimitKind) {
+    p.metrics
+        .limit_wait(vendor, key.alias(), kind, p.defer_delay);
+}
+
 /// Records why the job waits (field `wait_reason` plus an event when the reason changes) and
 /// defers it without counting an attempt.
 async fn record_wait(
@@ -311,11 +319,15 @@ async fn try_key(
         SlotDecision::Full {
             in_flight, limit, ..
         } => {
+            note_wait(p, vendor, key, LimitKind::Concurrency);
             return Ok(KeyOutcome::Skip(format!(
                 "all {limit} slots in use ({in_flight})"
-            )))
+            )));
         }
-        SlotDecision::Parked(pk) => return Ok(KeyOutcome::Skip(format!("parked ({})", pk.reason))),
+        SlotDecision::Parked(pk) => {
+            note_wait(p, vendor, key, LimitKind::Parked);
+            return Ok(KeyOutcome::Skip(format!("parked ({})", pk.reason)));
+        }
     }
     // 2. Money for the worst case: the campaign budget (USD), then the key's budgets (vendor
     //    unit). Two reservations because a reservation's budgets share one unit.
@@ -340,6 +352,7 @@ async fn try_key(
                     ),
                     motionq_limits::DenyReason::KeyParked(_) => "campaign budget: denied".into(),
                 };
+                note_wait(p, vendor, key, LimitKind::Spend);
                 return Ok(KeyOutcome::Wait(why));
             }
             ReserveOutcome::AlreadyCommitted { .. } => {
@@ -381,6 +394,7 @@ async fn try_key(
                 release_res(p, &ids.res_campaign).await?;
             }
             p.limits.release_slot(key, &ids.holder).await?;
+            note_wait(p, vendor, key, LimitKind::Spend);
             return Ok(KeyOutcome::Skip(format!("budget {} full", den.budget)));
         }
         ReserveOutcome::AlreadySettled { .. } => {

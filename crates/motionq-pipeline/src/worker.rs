@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use motionq_config::Config;
-use motionq_queue::runtime::{run_stage_workers, Handler, StageWorker};
+use motionq_metrics::{Stage, StageOutcome};
+use motionq_queue::runtime::{
+    run_stage_workers, AbortError, BoxDynError, DeferredError, Handler, StageWorker,
+};
 
 use crate::pipeline::{Pipeline, PipelineOptions, StageJob};
 
@@ -108,14 +111,35 @@ impl Default for WorkerOptions {
     }
 }
 
-/// A stage handler over the shared pipeline.
-fn handler<F, Fut>(p: &Arc<Pipeline>, f: F) -> Handler<StageJob>
+/// A stage handler over the shared pipeline; every run is timed by outcome
+/// (`motionq_stage_duration_seconds{stage, outcome}`).
+fn handler<F, Fut>(p: &Arc<Pipeline>, stage: Stage, f: F) -> Handler<StageJob>
 where
     F: Fn(Arc<Pipeline>, StageJob, motionq_queue::Delivery) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), motionq_queue::runtime::BoxDynError>> + Send + 'static,
+    Fut: Future<Output = Result<(), BoxDynError>> + Send + 'static,
 {
     let p = p.clone();
-    Arc::new(move |job, d| Box::pin(f(p.clone(), job, d)))
+    let f = Arc::new(f);
+    Arc::new(move |job, d| {
+        let (p, f) = (p.clone(), f.clone());
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let r = f(p.clone(), job, d).await;
+            p.metrics
+                .stage_run(stage, stage_outcome(&r), started.elapsed());
+            r
+        })
+    })
+}
+
+/// How the queue treats a handler's result (see `motionq_queue::runtime`).
+fn stage_outcome(r: &Result<(), BoxDynError>) -> StageOutcome {
+    match r {
+        Ok(()) => StageOutcome::Done,
+        Err(e) if e.downcast_ref::<DeferredError>().is_some() => StageOutcome::Deferred,
+        Err(e) if e.downcast_ref::<AbortError>().is_some() => StageOutcome::Failed,
+        Err(_) => StageOutcome::Retried,
+    }
 }
 
 /// Runs the feeder and sweep loop until `stop` resolves.
@@ -206,7 +230,7 @@ pub async fn run_worker(
                     .submit_concurrency
                     .unwrap_or(wc.submit_concurrency)
                     .max(1),
-                handler: handler(&p, |p, job, d| async move {
+                handler: handler(&p, Stage::Submit, |p, job, d| async move {
                     crate::submit::handle(&p, job, d).await
                 }),
             });
@@ -216,7 +240,7 @@ pub async fn run_worker(
                 name: "motionq-poll".into(),
                 queue: p.poll_q.clone(),
                 concurrency: opts.poll_concurrency.unwrap_or(wc.poll_concurrency).max(1),
-                handler: handler(&p, |p, job, d| async move {
+                handler: handler(&p, Stage::Poll, |p, job, d| async move {
                     crate::poll::handle(&p, job, d).await
                 }),
             });
@@ -229,7 +253,7 @@ pub async fn run_worker(
                     .collect_concurrency
                     .unwrap_or(wc.collect_concurrency)
                     .max(1),
-                handler: handler(&p, |p, job, d| async move {
+                handler: handler(&p, Stage::Collect, |p, job, d| async move {
                     crate::collect::handle(&p, job, d).await
                 }),
             });

@@ -179,7 +179,14 @@ async fn campaign_budget_that_fits_k_jobs_charges_k_and_the_rest_wait() {
         &manifest("budget", &["highwayapi"], 5, r#","budget_usd":2.4"#),
     )
     .await;
-    let (stop, worker) = spawn_worker(&env, fast_options());
+    let metrics = motionq_metrics::Metrics::new();
+    let (stop, worker) = spawn_worker(
+        &env,
+        motionq_pipeline::WorkerOptions {
+            metrics: Some(metrics.clone()),
+            ..fast_options()
+        },
+    );
     let c = wait_for(&env, &campaign, Duration::from_secs(60), |c| {
         n(c, "stored") >= 3
     })
@@ -209,6 +216,34 @@ async fn campaign_budget_that_fits_k_jobs_charges_k_and_the_rest_wait() {
         .filter(|r| r.state != JobState::Stored)
         .collect();
     assert_eq!(waiting.len(), 2);
+    // The wait is visible in metrics too: spend-limit waits on the key, deferred submit runs.
+    let text = metrics.encode();
+    let sample = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let spend_waits: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("motionq_limit_wait_seconds_count{")
+                && l.contains("reason=\"spend\"")
+                && l.contains("vendor=\"highwayapi\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(spend_waits >= 1.0, "spend waits counted:\n{text}");
+    assert!(
+        sample("motionq_stage_duration_seconds_count{outcome=\"deferred\",stage=\"submit\"}")
+            >= 1.0,
+        "deferred submit runs counted:\n{text}"
+    );
+    assert!(
+        sample("motionq_stage_duration_seconds_count{outcome=\"done\",stage=\"collect\"}") >= 3.0,
+        "collect runs counted:\n{text}"
+    );
     for r in waiting {
         assert!(
             matches!(r.state, JobState::Admitted | JobState::Queued),

@@ -149,7 +149,14 @@ pub async fn run_feeder(p: Arc<Pipeline>, stop: impl Future<Output = ()>) {
     let mut last_sweep = tokio::time::Instant::now();
     loop {
         match p.feed_round(rotation).await {
-            Ok(r) if r.ran => rotation = rotation.wrapping_add(1),
+            // The next round starts where this one's round robin stopped: advancing by the jobs
+            // admitted (not by one per round) keeps the turn order fair when each round has
+            // room for only a few jobs, e.g. one freed slot a round would otherwise go to the
+            // same campaign whenever rounds and freed slots fall into step.
+            Ok(r) if r.ran => {
+                let admitted: u64 = r.admitted.values().sum();
+                rotation = rotation.wrapping_add(admitted as usize);
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "feeder round failed; retrying"),
         }

@@ -1,7 +1,8 @@
 //! The feeder (issue 3, Admission): campaigns sharing one key progress at equal rates, pause
 //! stops admission at once, cancel cancels queued jobs, and a feeder restart duplicates
 //! nothing. A test consumer plays the submit stage at a fixed rate (it finishes the oldest
-//! admitted jobs directly in the records), so the measurement is about admission alone.
+//! admitted jobs directly in the records), so the measurement is about admission alone; then
+//! the same fairness with the real worker (submit, poll, collect against the simulator).
 
 mod common;
 
@@ -186,6 +187,55 @@ async fn campaigns_sharing_a_key_progress_equally_and_a_restart_duplicates_nothi
         stats.depth() as usize,
         admitted_events,
         "one submit message per admission: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_sharing_a_key_progress_equally_through_the_real_worker() {
+    let env = one_key_env().await;
+    let jobs = 150;
+    let a = enqueue(&env, &manifest("real-a", &["evolink"], jobs, "")).await;
+    let b = enqueue(&env, &manifest("real-b", &["evolink"], jobs, "")).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    // Sample jobs admitted (everything past `queued`) and stored while both campaigns still
+    // have queued jobs.
+    let mut samples = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (pa, pb) = (progressed(&env, &a).await, progressed(&env, &b).await);
+        let (sa, sb) = (
+            n(&counts(&env, &a).await, "stored"),
+            n(&counts(&env, &b).await, "stored"),
+        );
+        if pa >= jobs as i64 || pb >= jobs as i64 {
+            break;
+        }
+        samples.push(((pa, pb), (sa, sb)));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no campaign got through its jobs: {samples:?}"
+        );
+    }
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    println!("real worker, (admitted a, b), (stored a, b) over time: {samples:?}");
+    let measured: Vec<_> = samples
+        .iter()
+        .filter(|((pa, pb), _)| pa + pb >= 60)
+        .collect();
+    assert!(measured.len() >= 3, "enough samples: {samples:?}");
+    for ((pa, pb), _) in &measured {
+        let (x, y) = (*pa as f64, *pb as f64);
+        assert!(
+            (x - y).abs() / x.max(y) <= 0.10,
+            "admission differs by more than 10%: {samples:?}"
+        );
+    }
+    let ((_, _), (sa, sb)) = **measured.last().unwrap();
+    assert!(
+        sa > 0 && sb > 0,
+        "both campaigns store outputs: {samples:?}"
     );
 }
 

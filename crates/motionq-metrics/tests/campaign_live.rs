@@ -62,6 +62,7 @@ const QUIET: &[&str] = &[
     "MotionqOutputsExpired",
     "MotionqQueueNotDraining",
     "MotionqWorkerDown",
+    "MotionqNoWorkerUp",
     "MotionqWebhookServerDown",
 ];
 

@@ -325,3 +325,72 @@ async fn enqueue_works_on_redis_cluster() {
         Some(&1)
     );
 }
+
+/// An enqueue cut off by a Redis crash leaves the campaign `enqueuing` (invisible to the
+/// feeder) with part of its jobs; running the same enqueue again completes it: every job
+/// exactly once, the campaign `active`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_enqueue_is_completed_by_running_it_again() {
+    const N: usize = 20_000;
+    let mut redis = RedisServer::start().await.unwrap();
+    let store = store_for(redis.url()).await;
+    let json = manifest(N, "dance");
+    let first = {
+        let enqueue_all = enqueue(&store, &json, EnqueueMode::Strict);
+        // Cut Redis off as soon as the campaign exists and is still being written.
+        let cut = async {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                if let Ok(c) = store.campaign("camp-a").await {
+                    assert_eq!(c.state, "enqueuing", "caught before the last chunk: {c:?}");
+                    // Some chunks written, not all: the crash lands in the middle.
+                    if c.counts.get("queued").copied().unwrap_or(0) > 0 {
+                        break;
+                    }
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the campaign record never appeared"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            redis.kill();
+        };
+        let (first, ()) = tokio::join!(
+            tokio::time::timeout(std::time::Duration::from_secs(60), enqueue_all),
+            cut
+        );
+        first.expect("the cut-off enqueue returns instead of hanging")
+    };
+    assert!(first.is_err(), "the cut-off enqueue reports an error");
+    redis.restart().await.unwrap();
+
+    // What survived (AOF) is a campaign still `enqueuing`, with fewer than N jobs.
+    let store = store_for(redis.url()).await;
+    let before = store.campaign("camp-a").await.ok();
+    let written_before = before
+        .as_ref()
+        .map_or(0, |c| c.counts.get("queued").copied().unwrap_or(0));
+    if let Some(c) = &before {
+        assert_eq!(c.state, "enqueuing", "not visible to the feeder: {c:?}");
+    }
+    assert!(
+        written_before > 0 && (written_before as usize) < N,
+        "part of the jobs survived: {written_before} of {N}"
+    );
+
+    let s = enqueue(&store, &json, EnqueueMode::Strict).await.unwrap();
+    println!(
+        "interrupted enqueue: {written_before} of {N} jobs survived the crash; the re-run \
+         added {} and found {}",
+        s.jobs_new, s.jobs_existing
+    );
+    assert_eq!(s.state, "active");
+    assert_eq!(s.jobs_total as usize, N);
+    assert_eq!((s.jobs_new + s.jobs_existing) as usize, N);
+    assert_eq!(s.jobs_existing as i64, written_before);
+    let c = store.campaign("camp-a").await.unwrap();
+    assert_eq!(c.counts.get("queued").copied().unwrap_or(0) as usize, N);
+    let again = enqueue(&store, &json, EnqueueMode::Strict).await.unwrap();
+    assert_eq!((again.jobs_new, again.jobs_existing as usize), (0, N));
+}

@@ -72,10 +72,19 @@ pub enum Command {
     )]
     Report(cmd::report::ReportArgs),
     /// Stop admitting a campaign's jobs (submitted ones finish).
+    #[command(
+        after_help = "Examples:\n  motionq pause spring-launch\n  motionq pause spring-launch --json"
+    )]
     Pause(cmd::control::CampaignArg),
     /// Admit a paused campaign's jobs again.
+    #[command(
+        after_help = "Examples:\n  motionq resume spring-launch\n  motionq resume spring-launch --json"
+    )]
     Resume(cmd::control::CampaignArg),
     /// Cancel a campaign: queued jobs are never submitted; submitted ones finish and are collected.
+    #[command(
+        after_help = "Examples:\n  motionq cancel spring-launch\n  motionq cancel spring-launch --json   # {\"jobs_cancelled\": N, ...}"
+    )]
     Cancel(cmd::control::CampaignArg),
     /// Send failed (default), expired or cancelled jobs back to the queue.
     #[command(
@@ -98,6 +107,7 @@ pub enum Command {
     )]
     Sim(motionq_sim::SimArgs),
     /// Print the manifest's JSON Schema (the source of manifests/schema.json).
+    #[command(after_help = "Example:\n  motionq schema > manifests/schema.json")]
     Schema,
     /// Write a synthetic manifest of N jobs (load tests and benchmarks).
     #[command(

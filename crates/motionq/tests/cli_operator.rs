@@ -183,6 +183,11 @@ async fn status_report_and_campaign_control() {
         out.contains("fp-webp-std: content_policy: flagged"),
         "{out}"
     );
+    // The snapshot's bar carries the pace since enqueue and the time the rest takes at it.
+    assert!(
+        out.contains("1/12 done") && out.contains("jobs/min since enqueue, ETA "),
+        "{out}"
+    );
     let mut c = bin();
     with(c.args(["retry", "demo", "--job", "fp-webp-std"]));
     let (code, out, err) = run(&mut c);
@@ -200,6 +205,19 @@ async fn status_report_and_campaign_control() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["jobs_cancelled"], 12);
+
+    // Watch: with every job terminal it draws its last frame and ends with a summary; it is a
+    // terminal view, so `--json` is refused as a bad flag combination (exit 2).
+    let mut c = bin();
+    with(c.args(["status", "demo", "--watch"]));
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("all 12 jobs are terminal after"), "{out}");
+    let mut c = bin();
+    with(c.args(["status", "demo", "--watch", "--json"]));
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--json"), "{err}");
 
     // CSV report: stable header, a TOTAL row.
     let mut c = bin();
@@ -225,8 +243,14 @@ async fn status_report_and_campaign_control() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 10);
     let mut c = bin();
-    with(c.args(["keys", "park", "evolink/evolink-2"]));
-    assert_eq!(run(&mut c).0, 0);
+    with(c.args(["keys", "park", "evolink/evolink-2", "--json"]));
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["key"].as_str(), v["state"].as_str()),
+        (Some("evolink/evolink-2"), Some("parked"))
+    );
     let mut c = bin();
     with(c.args(["keys"]));
     let (_, out, _) = run(&mut c);

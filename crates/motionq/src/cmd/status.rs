@@ -14,8 +14,9 @@ use crate::exit::Failure;
 pub struct StatusArgs {
     /// Campaign id; all campaigns when omitted.
     pub campaign: Option<String>,
-    /// Keep refreshing (progress bar with rate and ETA) until every job is terminal or Ctrl-C.
-    #[arg(long)]
+    /// Keep refreshing (progress bar with rate and ETA, keys, latest failures) until every job
+    /// is terminal or Ctrl-C. A terminal view: not combined with `--json`.
+    #[arg(long, conflicts_with = "json")]
     pub watch: bool,
     /// Print JSON.
     #[arg(long)]
@@ -26,8 +27,8 @@ pub struct StatusArgs {
 pub struct KeysArgs {
     #[command(subcommand)]
     pub action: Option<KeysAction>,
-    /// Print JSON.
-    #[arg(long)]
+    /// Print JSON (also after `park`/`unpark`).
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
@@ -233,13 +234,22 @@ pub async fn keys(a: &KeysArgs, cfg: &Config) -> Result<(), Failure> {
             l.key_limits(&id).map_err(|_| {
                 Failure::invalid(format!("key `{key}` is not in the configuration"))
             })?;
-            if matches!(a.action, Some(KeysAction::Park { .. })) {
+            let park = matches!(a.action, Some(KeysAction::Park { .. }));
+            if park {
                 l.park(&id, motionq_limits::ParkReason::parse("operator"), None)
                     .await
                     .map_err(Failure::operational)?;
-                println!("{key} parked until `motionq keys unpark {key}`");
             } else {
                 l.unpark(&id).await.map_err(Failure::operational)?;
+            }
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"key": key, "state": if park { "parked" } else { "active" }, "reason": if park { Some("operator") } else { None }})
+                );
+            } else if park {
+                println!("{key} parked until `motionq keys unpark {key}`");
+            } else {
                 println!("{key} unparked");
             }
             return Ok(());
@@ -297,7 +307,7 @@ pub async fn run(a: &StatusArgs, cfg: &Config) -> Result<(), Failure> {
         }
         return Ok(());
     };
-    if a.watch && !a.json {
+    if a.watch {
         return watch(&store, &l, campaign).await;
     }
     let c = store.campaign(campaign).await?;
@@ -355,10 +365,11 @@ fn print_campaign(
     };
     println!("campaign {id} [{}]", c.state);
     println!(
-        "  [{}{}] {done}/{} done",
+        "  [{}{}] {done}/{} done{}",
         "#".repeat(filled),
         "-".repeat(width - filled),
-        c.jobs_total
+        c.jobs_total,
+        pace(c, done)
     );
     let states: Vec<String> = c.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("  jobs: {}", states.join(", "));
@@ -387,6 +398,30 @@ fn print_campaign(
     }
 }
 
+/// `, 12.0 jobs/min since enqueue, ETA 3m 20s`: the campaign's average pace since it was
+/// enqueued (a snapshot has no shorter window to measure), and the time the rest takes at it.
+fn pace(c: &CampaignRecord, done: i64) -> String {
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let elapsed_s = now_ms.saturating_sub(c.created_at_ms) as f64 / 1000.0;
+    if done <= 0 || elapsed_s <= 0.0 {
+        return String::new();
+    }
+    let per_min = done as f64 * 60.0 / elapsed_s;
+    let left = (c.jobs_total as i64 - done).max(0);
+    if left == 0 {
+        return format!(", {per_min:.1} jobs/min since enqueue");
+    }
+    let eta = Duration::from_secs((left as f64 * 60.0 / per_min).round() as u64);
+    format!(
+        ", {per_min:.1} jobs/min since enqueue, ETA {}",
+        humantime::format_duration(eta)
+    )
+}
+
+/// The `--watch` view: an indicatif bar (rate and ETA over the watch), job counts and spend,
+/// and below it the campaign's keys (in flight, parked and why) and its latest failures.
 async fn watch(store: &Store, l: &Limits, campaign: &str) -> Result<(), Failure> {
     let c = store.campaign(campaign).await?;
     let bar = ProgressBar::new(c.jobs_total);
@@ -408,7 +443,19 @@ async fn watch(store: &Store, l: &Limits, campaign: &str) -> Result<(), Failure>
         let money = spend
             .map(|(s, r)| format!(" | spent ${s:.2} + ${r:.2} reserved"))
             .unwrap_or_default();
-        bar.set_message(format!("[{}] {}{money}", c.state, states.join(", ")));
+        let mut lines = vec![format!("[{}] {}{money}", c.state, states.join(", "))];
+        if let Ok(keys) = l.list_keys().await {
+            for k in keys
+                .iter()
+                .filter(|k| c.spec.vendors.is_empty() || c.spec.vendors.contains(&k.key.vendor()))
+            {
+                lines.push(format!("  {}", key_line(k)));
+            }
+        }
+        for (j, cl, m) in recent_failures(store, campaign, 3).await {
+            lines.push(format!("  failed {j}: {cl}: {m}"));
+        }
+        bar.set_message(lines.join("\n"));
         if c.jobs_total > 0 && count(&c, &TERMINAL) as u64 >= c.jobs_total {
             bar.finish();
             println!(

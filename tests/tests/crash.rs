@@ -7,7 +7,8 @@
 //! others fail the job as `unreconcilable` under the default `fail` policy: at most one per
 //! crash); zero pending reservations, committed ones only for unreconcilable jobs, and no
 //! concurrency lease left once orphaned ones (taken by a worker killed before recording them)
-//! expired. A job whose output link expired while its collector was dead ends `expired`.
+//! expired; and no call refused by the simulator for a rate, concurrency or spend limit. A job
+//! whose output link expired while its collector was dead ends `expired`.
 //! Staging files of uploads cut by a SIGKILL (`<key>#<n>`) are counted and reported.
 //!
 //! CI: 300 jobs, ≥ 50 kills. `MOTIONQ_LONG=1`: 2000 jobs, ≥ 400 kills.
@@ -158,6 +159,17 @@ async fn sigkilled_worker_processes_lose_nothing_and_pay_once() {
             .collect();
         println!("  {v}: {} jobs, stored {stored}, unreconcilable {unrec}, accepted creates {creates}, duplicate paid {dups}, max in flight per key {max_in_flight:?}", on_v.len());
         assert_eq!(dups, 0, "{v}: a job was paid twice");
+        // Limits under chaos: the simulator never had to refuse a call for a limit (its
+        // limits in config/sim.toml are at least motionq's in config/demo.toml).
+        for (alias, k) in &ledger.vendors[v].keys {
+            for kind in ["rate_limit", "query_rate_limit", "concurrency", "spend_cap"] {
+                assert_eq!(
+                    k.rejections.get(kind).copied().unwrap_or(0),
+                    0,
+                    "{v}/{alias}: {kind} refusals under SIGKILL chaos"
+                );
+            }
+        }
         if v == "kkiai" || v == "freepik" {
             assert_eq!(
                 stored,

@@ -97,7 +97,17 @@ async fn a_real_campaign_fills_the_dashboard_and_agrees_with_the_ledger() {
     // 5184 s.
     sim_cfg.highwayapi.output_ttl_seconds = Some(30.0 * 86_400.0);
     sim_cfg.faults.kkiai.create.rate_limited = 0.4;
-    sim_cfg.faults.freepik.query.error_503 = 0.3;
+    // Query 503s are retried by the poll stage, so the retry panels get data. With 0.3 on
+    // Freepik's queries alone, one run in three here had no retry at all; 0.5 on four vendors'
+    // queries makes such a run vanishingly rare.
+    for v in [
+        &mut sim_cfg.faults.freepik,
+        &mut sim_cfg.faults.evolink,
+        &mut sim_cfg.faults.aivideoapi,
+        &mut sim_cfg.faults.highwayapi,
+    ] {
+        v.query.error_503 = 0.5;
+    }
     sim_cfg.faults.evolink.content_policy = 0.5;
     let sim = motionq_sim::SimServer::start(sim_cfg)
         .await

@@ -579,8 +579,9 @@ pub fn sigkill(c: &mut Child) {
     let _ = c.wait();
 }
 
-/// Sends SIGTERM (graceful stop) and waits up to `timeout`, then SIGKILLs.
-pub fn sigterm(c: &mut Child, timeout: Duration) -> Result<()> {
+/// Sends SIGTERM and waits up to `timeout` for the process to exit: its status, or `None`
+/// if it is still running then.
+fn term_and_wait(c: &mut Child, timeout: Duration) -> Result<Option<std::process::ExitStatus>> {
     let pid = c.id().to_string();
     let st = Command::new("kill").args(["-TERM", &pid]).status()?;
     if !st.success() {
@@ -588,12 +589,20 @@ pub fn sigterm(c: &mut Child, timeout: Duration) -> Result<()> {
     }
     let end = Instant::now() + timeout;
     while Instant::now() < end {
-        if c.try_wait()?.is_some() {
-            return Ok(());
+        if let Some(status) = c.try_wait()? {
+            return Ok(Some(status));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    sigkill(c);
+    Ok(None)
+}
+
+/// Sends SIGTERM (graceful stop) and waits up to `timeout`, then SIGKILLs. For tearing down;
+/// [`sigterm_graceful`] is the one that checks the stop was graceful.
+pub fn sigterm(c: &mut Child, timeout: Duration) -> Result<()> {
+    if term_and_wait(c, timeout)?.is_none() {
+        sigkill(c);
+    }
     Ok(())
 }
 
@@ -601,23 +610,15 @@ pub fn sigterm(c: &mut Child, timeout: Duration) -> Result<()> {
 /// [`sigterm`], never falls back to SIGKILL: a process still running at the deadline is an
 /// error (it is then killed so the test leaves nothing behind), and so is a non-zero exit.
 pub fn sigterm_graceful(c: &mut Child, timeout: Duration) -> Result<Duration> {
-    let pid = c.id().to_string();
-    let st = Command::new("kill").args(["-TERM", &pid]).status()?;
-    if !st.success() {
-        bail!("kill -TERM {pid} failed");
-    }
     let start = Instant::now();
-    while start.elapsed() < timeout {
-        if let Some(status) = c.try_wait()? {
-            if !status.success() {
-                bail!("after SIGTERM the worker exited with {status}");
-            }
-            return Ok(start.elapsed());
+    match term_and_wait(c, timeout)? {
+        Some(status) if status.success() => Ok(start.elapsed()),
+        Some(status) => bail!("after SIGTERM the worker exited with {status}"),
+        None => {
+            sigkill(c);
+            bail!("the worker did not stop within {timeout:?} of SIGTERM")
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    sigkill(c);
-    bail!("the worker did not stop within {timeout:?} of SIGTERM")
 }
 
 /// Reads the limiter's state in Redis after a run: live concurrency leases per key, pending

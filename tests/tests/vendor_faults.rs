@@ -371,36 +371,29 @@ async fn early_link_expiry_ends_expired() {
     }
 }
 
-/// Truncated downloads: the CDN serves the first half of the output with a matching
-/// `Content-Length` (the simulator's `truncated_download`). The stored object must be the
-/// vendor's file (ledger sha256) or the job must not be `stored`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncated_download_is_never_stored() {
+/// Damaged downloads through the whole pipeline: the simulator's CDN damages 30% of output
+/// downloads of AI Video API jobs in one way. Every job must end `stored` with the vendor's
+/// file (ledger sha256): a damaged download is retried, never stored as done.
+async fn damaged_downloads_are_retried(fault: &str, set: impl FnOnce(&mut EndpointFaults)) {
     let redis = motionq_testkit::RedisServer::start()
         .await
         .expect(motionq_testkit::INSTALL_HINT);
     let dep = Deployment::start(RedisTarget::Standalone(redis.url()), sim_config(0.002), "")
         .await
         .unwrap();
+    let mut download = EndpointFaults::default();
+    set(&mut download);
     dep.sim
         .set_faults(Faults {
             aivideoapi: VendorFaults {
-                download: EndpointFaults {
-                    truncated_download: 0.5,
-                    ..EndpointFaults::default()
-                },
+                download,
                 ..Default::default()
             },
             ..Default::default()
         })
         .unwrap();
-    let jobs = 20;
-    let campaign = dep.enqueue(&manifest(
-        "truncated",
-        jobs,
-        |_| "aivideoapi",
-        |_| String::new(),
-    ));
+    let jobs = 24;
+    let campaign = dep.enqueue(&manifest(fault, jobs, |_| "aivideoapi", |_| String::new()));
     let (mut w, _) = dep.spawn_worker(&[], &[]);
     let done = dep
         .wait_terminal(&[(campaign.clone(), jobs)], Duration::from_secs(240), || {})
@@ -409,12 +402,44 @@ async fn truncated_download_is_never_stored() {
     let rows = dep.report(&campaign);
     let ledger = dep.sim.ledger();
     let a = audit(&rows, &dep.stored_files(), &ledger);
+    let injected = ledger.vendors["aivideoapi"]
+        .faults_injected
+        .get(&format!("download.{fault}"))
+        .copied()
+        .unwrap_or(0);
     println!(
-        "truncated downloads: injected {:?}; states {:?}; wrong objects stored: {}",
+        "{fault}: injected {injected} (all faults {:?}); states {:?}; stored and verified {}; problems {}",
         ledger.vendors["aivideoapi"].faults_injected,
         a.states,
+        a.stored_verified,
         a.problems.len()
     );
-    assert!(done);
+    assert!(done, "every job reaches a terminal state");
+    assert!(
+        injected > 0,
+        "the simulator damaged no download: the test proves nothing"
+    );
     assert!(a.problems.is_empty(), "{:#?}", a.problems);
+    assert_eq!(a.states.get("stored"), Some(&jobs), "{:?}", a.states);
+    assert_eq!(a.stored_verified, jobs);
+}
+
+/// The CDN serves the first half of the output with a matching `Content-Length`: the MP4's
+/// boxes no longer tile the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_download_is_retried_never_stored() {
+    damaged_downloads_are_retried("truncated_download", |f| f.truncated_download = 0.3).await;
+}
+
+/// 64 bytes flipped mid-file, length and boxes intact: the simulator's `Repr-Digest` of the
+/// real file is what shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_download_is_retried_never_stored() {
+    damaged_downloads_are_retried("corrupted_download", |f| f.corrupted_download = 0.3).await;
+}
+
+/// The connection drops after half the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_reset_mid_body_is_retried() {
+    damaged_downloads_are_retried("reset_mid_body", |f| f.reset_mid_body = 0.3).await;
 }

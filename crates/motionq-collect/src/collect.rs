@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::error::CollectError;
+use crate::integrity::{self, Announced, Md5Hasher};
 use crate::storage::{Storage, StorageError};
 
 /// Content type of stored videos.
@@ -75,11 +76,14 @@ pub struct CollectRequest {
 }
 
 /// Fields the collector writes into the sidecar, over any of the same name in the record:
-/// `sha256` (hex), `bytes`, `object_key`, `object_url`, `source_url`, `stored_at`
-/// (RFC 3339, UTC), `collect_ms` (download + upload time).
+/// `sha256` (hex), `bytes`, `verified_digests` (the source's announced digests the bytes
+/// were checked against, e.g. `["repr-digest sha-256"]`; empty when it announced none),
+/// `object_key`, `object_url`, `source_url`, `stored_at` (RFC 3339, UTC), `collect_ms`
+/// (download + upload time).
 pub const SIDECAR_FIELDS: &[&str] = &[
     "sha256",
     "bytes",
+    "verified_digests",
     "object_key",
     "object_url",
     "source_url",
@@ -100,6 +104,10 @@ pub struct Collected {
     pub sha256: String,
     /// Size of the stored video.
     pub bytes: u64,
+    /// Digests announced by the source that the bytes matched (`<header> <algorithm>`, e.g.
+    /// `repr-digest sha-256`). Empty: the source announced none, so bytes altered in transit
+    /// with the length and MP4 structure intact could not be detected.
+    pub verified_digests: Vec<String>,
     /// `true` when the job was already stored and nothing was downloaded.
     pub skipped_existing: bool,
 }
@@ -204,6 +212,7 @@ impl Collector {
             return Err(status_error(status, req.expires_at, shown_url));
         }
         let declared = declared_length(&response);
+        let announced = integrity::announced(response.headers());
         if let Some(size) = declared {
             if size > self.options.max_bytes {
                 return Err(CollectError::TooLarge {
@@ -254,15 +263,18 @@ impl Collector {
         let mut upload = WriteMultipart::new_with_chunk_size(upload, self.options.part_size);
         let mut hasher = Sha256::new();
         let pumped = self
-            .pump(&mut upload, &mut hasher, head, &mut body, &key)
+            .pump(&mut upload, &mut hasher, head, &mut body, &key, &announced)
             .await;
-        if let Err(e) = pumped {
-            // Discard the parts: nothing of this attempt may become visible.
-            if let Err(abort) = upload.abort().await {
-                warn!(key = %key, error = %abort, "aborting multipart upload failed; parts may linger until the bucket's lifecycle rule removes them");
+        let verified_digests = match pumped {
+            Ok(checked) => checked,
+            Err(e) => {
+                // Discard the parts: nothing of this attempt may become visible.
+                if let Err(abort) = upload.abort().await {
+                    warn!(key = %key, error = %abort, "aborting multipart upload failed; parts may linger until the bucket's lifecycle rule removes them");
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         upload
             .finish()
             .await
@@ -279,6 +291,7 @@ impl Collector {
         let fields = [
             ("sha256", Value::from(sha256.clone())),
             ("bytes", Value::from(bytes)),
+            ("verified_digests", Value::from(verified_digests.clone())),
             ("object_key", Value::from(key.to_string())),
             ("object_url", Value::from(object_url.clone())),
             ("source_url", Value::from(req.url.as_str())),
@@ -310,12 +323,14 @@ impl Collector {
             url: object_url,
             sha256,
             bytes,
+            verified_digests,
             skipped_existing: false,
         })
     }
 
     /// Streams the rest of the body into `upload`. Memory stays bounded because each chunk
-    /// waits for upload capacity before it is buffered.
+    /// waits for upload capacity before it is buffered. Returns the announced digests the
+    /// bytes were checked against.
     async fn pump(
         &self,
         upload: &mut WriteMultipart,
@@ -323,7 +338,8 @@ impl Collector {
         head: Vec<Bytes>,
         body: &mut Body<'_>,
         key: &Path,
-    ) -> Result<(), CollectError> {
+        announced: &[Announced],
+    ) -> Result<Vec<String>, CollectError> {
         let storage_err = |source| StorageError::Backend {
             op: "upload part",
             key: key.to_string(),
@@ -332,14 +348,17 @@ impl Collector {
         // The head was counted by `body` already; check the cap on it too.
         self.check_cap(body)?;
         let mut boxes = BoxWalk::default();
+        let mut md5 = Md5Hasher::for_announced(announced);
         for chunk in head {
             hasher.update(&chunk);
+            md5.update(&chunk);
             boxes.feed(&chunk);
             upload.put(chunk);
         }
         while let Some(chunk) = body.next().await? {
             self.check_cap(body)?;
             hasher.update(&chunk);
+            md5.update(&chunk);
             boxes.feed(&chunk);
             upload
                 .wait_for_capacity(self.options.max_concurrent_parts)
@@ -355,7 +374,18 @@ impl Collector {
             .map_err(|reason| CollectError::Corrupt {
                 url: body.url.to_string(),
                 reason,
-            })
+            })?;
+        // Bytes altered in transit keep the length and the boxes; only the source's own
+        // digest shows them. Checked before the upload is completed.
+        let sha256 = hasher.clone().finalize();
+        integrity::check(announced, &sha256, md5.finish().as_deref()).map_err(|m| {
+            CollectError::DigestMismatch {
+                url: body.url.to_string(),
+                digest: m.label,
+                announced: m.announced,
+                received: m.received,
+            }
+        })
     }
 
     fn check_cap(&self, body: &Body<'_>) -> Result<(), CollectError> {
@@ -383,12 +413,13 @@ impl Collector {
             return Ok(None);
         };
         match self.matching(req, key, &raw).await? {
-            Some((sha256, bytes)) => Ok(Some(Collected {
+            Some((sha256, bytes, verified_digests)) => Ok(Some(Collected {
                 key: key.to_string(),
                 sidecar_key: sidecar_key.to_string(),
                 url: self.storage.object_url(key),
                 sha256,
                 bytes,
+                verified_digests,
                 skipped_existing: true,
             })),
             None => {
@@ -399,13 +430,14 @@ impl Collector {
         }
     }
 
-    /// `(sha256, bytes)` from the sidecar if it describes the stored video and this source.
+    /// `(sha256, bytes, verified_digests)` from the sidecar if it describes the stored video
+    /// and this source.
     async fn matching(
         &self,
         req: &CollectRequest,
         key: &Path,
         raw: &[u8],
-    ) -> Result<Option<(String, u64)>, CollectError> {
+    ) -> Result<Option<(String, u64, Vec<String>)>, CollectError> {
         let Ok(Value::Object(stored)) = serde_json::from_slice::<Value>(raw) else {
             return Ok(None);
         };
@@ -434,7 +466,17 @@ impl Collector {
                 _ => return Ok(None),
             }
         }
-        Ok(Some((sha256.to_owned(), bytes)))
+        let verified = stored
+            .get("verified_digests")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some((sha256.to_owned(), bytes, verified)))
     }
 }
 

@@ -132,6 +132,19 @@ pub enum CollectError {
         /// What was found instead.
         reason: String,
     },
+    /// The bytes received do not match a digest the source announced (`Repr-Digest`,
+    /// `Content-MD5`, ...): altered in transit. Class `Transient`: retried.
+    #[error("bytes received from {url} do not match its {digest} digest (announced {announced}, received {received})")]
+    DigestMismatch {
+        /// Redacted source URL.
+        url: String,
+        /// `<header> <algorithm>`, e.g. `repr-digest sha-256`.
+        digest: String,
+        /// The announced digest, hex.
+        announced: String,
+        /// The digest of the bytes received, hex.
+        received: String,
+    },
     /// The output is larger than `max_bytes` (by `Content-Length`, or counted while
     /// streaming, when the download is stopped at once). Class `TooLarge`: never retried.
     #[error("output {url} exceeds the {limit}-byte cap ({size} bytes{})", if *.declared { " declared" } else { " received so far" })]
@@ -168,7 +181,8 @@ impl CollectError {
             | CollectError::Truncated { .. }
             | CollectError::Interrupted { .. }
             | CollectError::Stalled { .. }
-            | CollectError::Corrupt { .. } => ErrorClass::Transient,
+            | CollectError::Corrupt { .. }
+            | CollectError::DigestMismatch { .. } => ErrorClass::Transient,
             CollectError::TooLarge { .. } => ErrorClass::TooLarge,
             CollectError::Storage(_) => ErrorClass::Storage,
         }

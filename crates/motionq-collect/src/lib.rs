@@ -101,6 +101,7 @@
 //! |---|---|
 //! | `sha256` | hex SHA-256 of the stored video, computed while streaming |
 //! | `bytes` | its size |
+//! | `verified_digests` | the source's announced digests the bytes matched, e.g. `["repr-digest sha-256"]`; `[]` when it announced none |
 //! | `object_key` | key of the video in the store |
 //! | `object_url` | `file:///…/c/j.mp4`, `s3://bucket/prefix/c/j.mp4`, ... |
 //! | `source_url` | the vendor URL it was downloaded from (including its signature; it expires) |
@@ -114,8 +115,25 @@
 //! ISO-BMFF `ftyp` box header (size ≥ 16, type `ftyp` at offset 4), before any upload is
 //! opened; while streaming, the byte count stays within the cap (the download stops the moment
 //! it is passed) and a chunk arrives at least every [`CollectOptions::idle_timeout`]; at the
-//! end, bytes received equal `Content-Length`. SHA-256 and size are computed on the way and
-//! recorded. Only then is the upload completed and the sidecar written.
+//! end, bytes received equal `Content-Length`, the MP4's top-level box sizes tile the file
+//! exactly, and the bytes match every digest the source announced. SHA-256 and size are
+//! computed on the way and recorded. Only then is the upload completed and the sidecar
+//! written.
+//!
+//! ### Announced digests
+//!
+//! No vendor documents a checksum of its outputs, but the servers hosting them often send one.
+//! Read from the response: RFC 9530 `Repr-Digest` and `Content-Digest` (`sha-256`), RFC 3230
+//! `Digest` (`SHA-256`, `MD5`), `x-amz-checksum-sha256` (S3), `Content-MD5` (Aliyun OSS,
+//! Azure), `x-goog-hash` (`md5`, Google Cloud Storage). Every one present is checked (MD5 is
+//! computed only when one is announced); a mismatch is [`CollectError::DigestMismatch`], class
+//! `Transient`: the upload is aborted and the download retried. An unreadable header (bad
+//! base64, wrong length) or an unknown algorithm is ignored with a warning, so a server's
+//! broken header cannot cost an output. `ETag` is never taken for an MD5 (whether it is one
+//! depends on the server and on how the object was uploaded). The labels checked are recorded
+//! in [`Collected::verified_digests`] and in the sidecar. **Without an announced digest**,
+//! bytes flipped inside the media data with the length intact cannot be told from the real
+//! file, and are stored as received: `verified_digests` is then `[]`.
 //!
 //! ## Bounded memory
 //!
@@ -155,7 +173,7 @@
 //!
 //! | class | retried | from |
 //! |---|---|---|
-//! | `Transient` | yes, with backoff | connection errors and resets, timeouts, stalls, 5xx, 408, 425, 429, 403/404 before `expires_at`, truncated body (`Content-Length` mismatch), corrupt body (no `ftyp`) |
+//! | `Transient` | yes, with backoff | connection errors and resets, timeouts, stalls, 5xx, 408, 425, 429, 403/404 before `expires_at`, truncated body (`Content-Length` mismatch), corrupt body (no `ftyp`, boxes do not tile it), bytes that do not match an announced digest |
 //! | `Expired` | no: job `expired` | `expires_at` passed before the attempt; 410; 403/404 after `expires_at` |
 //! | `TooLarge` | no | `Content-Length` or received bytes above `max_bytes` |
 //! | `Storage` | yes, with backoff | any object-store failure (after `object_store`'s own request retries) |
@@ -199,6 +217,7 @@
 
 mod collect;
 mod error;
+mod integrity;
 mod key;
 mod storage;
 

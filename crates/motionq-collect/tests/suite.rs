@@ -102,6 +102,9 @@ async fn run_suite(storage: Storage) {
     assert_eq!(sidecar["vendor"], "evolink", "the record is kept");
     assert_eq!(sidecar["cost_usd"], 0.42);
     assert!(sidecar["stored_at"].as_str().unwrap().ends_with('Z'));
+    // The source announced no digest: stored, and the sidecar says nothing was checked.
+    assert!(done.verified_digests.is_empty());
+    assert_eq!(sidecar["verified_digests"], json!([]));
     let listed = storage
         .list(&storage.prefix().clone().join("happy"))
         .await
@@ -231,6 +234,71 @@ async fn run_suite(storage: Storage) {
     assert_eq!(e.class(), ErrorClass::Transient);
     assert!(matches!(e, CollectError::Corrupt { .. }), "{e:?}");
     assert_nothing_stored(&storage, "corrupt", "j").await;
+
+    // --- bytes flipped mid-file, length and boxes intact: only the source's announced
+    // digest shows it. Transient, nothing stored; the true file under the same header is
+    // stored and says what it was checked against.
+    src.put_file("digest.mp4", video.clone());
+    for how in ["flipped", "flipped-md5"] {
+        let e = expect_err(
+            collector
+                .collect(&request(
+                    "digest",
+                    how,
+                    src.url(&format!("/digest/digest.mp4/{how}")),
+                ))
+                .await,
+            how,
+        );
+        assert_eq!(e.class(), ErrorClass::Transient, "{how}");
+        let CollectError::DigestMismatch {
+            digest,
+            announced,
+            received,
+            ..
+        } = &e
+        else {
+            panic!("{how}: expected a digest mismatch, got {e:?}");
+        };
+        assert_ne!(announced, received);
+        let expect = if how == "flipped" {
+            "repr-digest sha-256"
+        } else {
+            "content-md5 md5"
+        };
+        assert_eq!(digest, expect);
+        assert_nothing_stored(&storage, "digest", how).await;
+    }
+    let good = collector
+        .collect(&request(
+            "digest-ok",
+            "good",
+            src.url("/digest/digest.mp4/good"),
+        ))
+        .await
+        .expect("true digest");
+    assert_eq!(good.sha256, sha256_hex(&video));
+    assert_eq!(good.verified_digests, ["repr-digest sha-256"]);
+    let sidecar: Value = serde_json::from_slice(
+        &storage
+            .get(&Path::from(good.sidecar_key.as_str()))
+            .await
+            .unwrap()
+            .expect("sidecar"),
+    )
+    .unwrap();
+    assert_eq!(sidecar["verified_digests"], json!(["repr-digest sha-256"]));
+    // An unreadable header is ignored: the output is stored, marked unverified.
+    let junk = collector
+        .collect(&request(
+            "digest-ok",
+            "junk",
+            src.url("/digest/digest.mp4/junk"),
+        ))
+        .await
+        .expect("unreadable digest header is ignored");
+    assert_eq!(junk.sha256, sha256_hex(&video));
+    assert!(junk.verified_digests.is_empty());
 
     // --- expired links.
     let mut past = request("expired", "j", src.url("/v/happy.mp4"));

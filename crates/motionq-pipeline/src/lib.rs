@@ -217,10 +217,11 @@
 //!
 //! ## Known limits
 //!
-//! * The collector checks what a download can show without the vendor's checksum (status,
-//!   length, `ftyp`, top-level box tiling, size cap); bytes flipped inside `mdat` with the
-//!   length intact (the simulator's `corrupted_download` fault) are stored as received, since
-//!   no vendor publishes a digest of its output to compare with.
+//! * Bytes flipped inside `mdat` with the length intact (the simulator's `corrupted_download`
+//!   fault) are caught only through a digest the output's server announces (`Repr-Digest`,
+//!   `Content-Digest`, `Digest`, `x-amz-checksum-sha256`, `Content-MD5`, `x-goog-hash`; see
+//!   the motionq-collect docs). No vendor documents one; from a server that sends none, such
+//!   bytes are stored as received and the sidecar's `verified_digests` is `[]`.
 //! * The committed reservation of a job failed as `unreconcilable` stays held (the vendor may
 //!   have charged it): settle or release it by hand once the vendor dashboard is checked.
 //! * The feeder's room is per key; a campaign whose jobs allow fewer vendors than the

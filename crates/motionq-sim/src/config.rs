@@ -43,6 +43,11 @@ pub struct SimConfig {
     pub retry_after: bool,
     /// Seconds sent in `Retry-After` when `retry_after` is on.
     pub retry_after_seconds: u64,
+    /// Adds `Repr-Digest: sha-256=:<base64>:` (RFC 9530) of the whole file to output
+    /// downloads, as object stores and CDNs that keep a checksum do (no vendor documents one;
+    /// default on). The `corrupted_download` fault keeps the header of the real file, so a
+    /// client that checks it sees the damage; with this off, the damage is undetectable.
+    pub download_digest: bool,
     /// Reference-video length assumed for URLs that are not this simulator's `/media/...`.
     pub assumed_reference_seconds: f64,
     /// Base URL written into output links and media URLs (default `http://<bound address>`);
@@ -317,6 +322,7 @@ impl Default for SimConfig {
             allow_private_callbacks: false,
             retry_after: false,
             retry_after_seconds: 1,
+            download_digest: true,
             assumed_reference_seconds: 8.0,
             public_base_url: None,
             evolink: demo(Vendor::Evolink, "", 10),

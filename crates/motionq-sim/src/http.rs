@@ -4,6 +4,7 @@ use crate::faults::BodyFault;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -137,12 +138,15 @@ pub(crate) enum Damage {
 }
 
 /// Serves `bytes` with Range/HEAD support (axum answers HEAD with the GET headers and no body).
-/// Returns the response and the number of body bytes it carries.
+/// `sha256_hex`, when given, is announced as `Repr-Digest` (the digest of the whole, undamaged
+/// file, also on ranges and damaged answers). Returns the response and the number of body
+/// bytes it carries.
 pub(crate) fn serve_file(
     headers: &HeaderMap,
     bytes: &Bytes,
     content_type: &str,
     damage: Damage,
+    sha256_hex: Option<&str>,
 ) -> (Response, u64) {
     let len = bytes.len() as u64;
     let (status, start, end) = match parse_range(headers, len) {
@@ -189,6 +193,15 @@ pub(crate) fn serve_file(
     }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+    if let Some(digest) = sha256_hex.and_then(|x| hex::decode(x).ok()) {
+        let value = format!(
+            "sha-256=:{}:",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert("repr-digest", v);
+        }
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
             h.insert(header::CONTENT_RANGE, v);

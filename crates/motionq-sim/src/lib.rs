@@ -183,14 +183,17 @@
 //!
 //! ## Faults
 //!
-//! `[faults.<vendor>]` has `content_policy` and sections `create`, `query`, `download`
-//! ([`EndpointFaults`]) and `callback` ([`CallbackFaults`]). Per call: `rate_limited`,
+//! `[faults.<vendor>]` has `content_policy`, `task_failure` and sections `create`, `query`,
+//! `download` ([`EndpointFaults`]) and `callback` ([`CallbackFaults`]). Per call: `rate_limited`,
 //! `error_500`, `error_503` (the vendor's bodies; CDN-style plain answers for downloads),
 //! `hang` (held `hang_ms`, then dropped), `reset` (connection closed without a response) are
 //! drawn before processing, so nothing is created; `slow` delays by `slow_ms`;
 //! `reset_mid_body`, `malformed_json`, `truncated_json` damage the answer **after** processing
 //! (the create was accepted and charged). Downloads also have `truncated_download`,
-//! `corrupted_download`, `expire_early` (+ `expire_early_factor`). `storms` are windows in real
+//! `corrupted_download` (64 bytes flipped mid-file, length intact; the `Repr-Digest` header
+//! still describes the real file), `expire_early` (+ `expire_early_factor`). Output downloads
+//! announce `Repr-Digest: sha-256=:…:` of the file unless `download_digest = false` (no vendor
+//! documents a digest; object stores and CDNs often send one). `storms` are windows in real
 //! seconds since the faults were applied in which every call gets `status`. Callbacks have
 //! `drop` and `duplicate`. The n-th call to a vendor's endpoint draws from an RNG seeded with
 //! `(seed, vendor, endpoint, n)`, and the n-th task's content-policy and early-expiry draws

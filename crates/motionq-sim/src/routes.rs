@@ -356,7 +356,7 @@ async fn media(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match MediaStore::sample(&name) {
         Some(s) => {
             let bytes = Bytes::from_static(s.bytes.as_slice());
-            http::serve_file(&headers, &bytes, s.content_type, Damage::None).0
+            http::serve_file(&headers, &bytes, s.content_type, Damage::None, None).0
         }
         None => (StatusCode::NOT_FOUND, "no such sample\n").into_response(),
     }
@@ -418,7 +418,8 @@ async fn download(
         Some(DownloadFault::Corrupted) => Damage::Corrupted,
         Some(DownloadFault::ResetMidBody) => Damage::Reset,
     };
-    let (resp, sent) = http::serve_file(&headers, &link.output.bytes, "video/mp4", damage);
+    let digest = e.cfg.download_digest.then_some(link.output.sha256.as_str());
+    let (resp, sent) = http::serve_file(&headers, &link.output.bytes, "video/mp4", damage, digest);
     if method == Method::GET && resp.status().is_success() {
         e.record_download(&link, sent, damage != Damage::None);
     }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::*;
 use motionq_sim::{EndpointFaults, Faults, SimConfig, Storm, Tier, Vendor};
 use serde_json::Value;
@@ -309,7 +310,17 @@ async fn download_faults() {
             .unwrap();
         let r = client().get(&url).send().await.unwrap();
         let st = r.status().as_u16();
+        let announced = r
+            .headers()
+            .get("repr-digest")
+            .map(|h| h.to_str().unwrap().to_owned());
         let body = r.bytes().await;
+        if st == 200 {
+            // Damaged or not, the answer announces the digest of the real file.
+            let real = hex::decode(&sha).unwrap();
+            let b64 = base64::engine::general_purpose::STANDARD.encode(real);
+            assert_eq!(announced, Some(format!("sha-256=:{b64}:")), "{v:?}");
+        }
         match v {
             Vendor::Evolink => {
                 let b = body.unwrap();

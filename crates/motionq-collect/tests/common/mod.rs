@@ -117,7 +117,10 @@ struct SourceState {
 /// Routes: `/v/<name>` (registered files), `/redirect/<name>` (302 to `/v/<name>`), `/gen/<bytes>` (generated body with
 /// Content-Length), `/unsized/<bytes>` (generated, chunked, no Content-Length),
 /// `/truncated/<bytes>` (declares `<bytes>`, sends half, then closes), `/corrupt` (an HTML
-/// page with 200), `/status/<code>`, `/late-status/<ms>/<code>` (answers after `<ms>`), `/slow` (1 MiB in 32 KiB chunks, 10 ms apart),
+/// page with 200), `/digest/<name>/<how>` (file `<name>` with the digest headers of `<how>`:
+/// `good` = a true `Repr-Digest`; `flipped` = 64 bytes flipped mid-file under the true
+/// `Repr-Digest`; `flipped-md5` = the same under a true `Content-MD5`; `junk` = an unreadable
+/// `Repr-Digest` over the true file), `/status/<code>`, `/late-status/<ms>/<code>` (answers after `<ms>`), `/slow` (1 MiB in 32 KiB chunks, 10 ms apart),
 /// `/stall` (sends the header, then nothing), `/stall-after/<total>/<sent>` (declares
 /// `<total>`, sends `<sent>`, then nothing). `reset_url` is a separate raw TCP server that
 /// resets the connection mid-body.
@@ -138,6 +141,7 @@ impl SourceServer {
             .route("/unsized/{size}", get(serve_unsized))
             .route("/truncated/{size}", get(serve_truncated))
             .route("/corrupt", get(serve_corrupt))
+            .route("/digest/{name}/{how}", get(serve_with_digest))
             .route("/status/{code}", get(serve_status))
             .route("/late-status/{ms}/{code}", get(serve_late_status))
             .route("/slow", get(serve_slow))
@@ -243,6 +247,41 @@ async fn serve_file(
         Some(bytes) => ([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn serve_with_digest(
+    State(state): State<Arc<SourceState>>,
+    UrlPath((name, how)): UrlPath<(String, String)>,
+) -> Response {
+    use base64::Engine as _;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let Some(file) = state.files.lock().unwrap().get(&name).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let repr = format!("sha-256=:{}:", b64(&Sha256::digest(&file)));
+    let mut flipped = file.to_vec();
+    let mid = flipped.len() / 2;
+    for b in flipped.iter_mut().skip(mid).take(64) {
+        *b ^= 0xA5;
+    }
+    let (name, value, body) = match how.as_str() {
+        "good" => ("repr-digest", repr, file.to_vec()),
+        "flipped" => ("repr-digest", repr, flipped),
+        "flipped-md5" => {
+            use md5::Digest as _;
+            ("content-md5", b64(&md5::Md5::digest(&file)), flipped)
+        }
+        "junk" => ("repr-digest", "sha-256=:%%%:".to_owned(), file.to_vec()),
+        _ => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "video/mp4".to_owned()),
+            (header::HeaderName::from_static(name), value),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn serve_redirect(UrlPath(name): UrlPath<String>) -> Response {

@@ -106,8 +106,9 @@
 //! vendor's link lifetime), `billed_seconds`, `cost_units`, `cost_usd`, `vendor_charge`
 //! recorded, `submitted → completed`, the job put on the collect backlog. Failed → reservations and slot
 //! released (vendors refund); `upstream_transient` failures are submitted again under a new
-//! generation (up to `vendor_retry_limit`), others are `failed` with the vendor's class and
-//! message. Poll errors back off and keep polling (a paid task is never abandoned); `not_found`
+//! generation (up to `vendor_retry_limit`), the failed vendor remembered in `failed_vendors`
+//! so routing tries the job's other allowed vendors first (failover; a job allowed one vendor
+//! goes back to it), others are `failed` with the vendor's class and message. Poll errors back off and keep polling (a paid task is never abandoned); `not_found`
 //! three times fails the job.
 //!
 //! **Collect backlog**: completed jobs wait in one ZSET per deployment scored by
@@ -234,10 +235,21 @@
 //! `cargo test -p motionq-pipeline` (needs `redis-server`; the simulator runs in-process over
 //! loopback HTTP): `e2e` (demo manifest, all five vendors, stored bytes' sha256 = ledger),
 //! `faults` (500 jobs, 30% 503s and 429 storms), `errors` (content policy, auth parking and
-//! key failover, campaign budget), `feeder` (fairness, pause, cancel, restart), `collect`
+//! key failover, campaign budget; `exhausted_create_retries_fail_with_the_last_error_and_stay_retryable`:
+//! creates answered 503 then 500 fail the job after `max_attempts` runs with the last error's
+//! class and message, and `retry_jobs` brings it back each time;
+//! `a_vendor_task_failure_reroutes_the_job_to_the_other_vendor`: with the simulator's
+//! `task_failure` knob on EvoLink, jobs allowed EvoLink then KKIAI are stored on KKIAI, one
+//! failed task each on EvoLink), `feeder` (fairness, pause, cancel, restart), `collect`
 //! (an output whose link expired before collection ends `expired`; a backlog is collected
-//! earliest link expiry first), `crash`
-//! (SIGKILLed worker processes). Figures on the shared 2-core machine: e2e 12 jobs in ~8 s;
+//! earliest link expiry first), `crash` (SIGKILLed worker processes; and single lost creates,
+//! a worker aborted by the crash hook right after one create answer:
+//! `a_callback_reconciles_a_lost_create_of_a_callback_only_vendor` (EvoLink and AI Video API:
+//! the vendor's callback reaches the real intake of `motionq-webhooks`, a dev-dependency,
+//! which fills the index; the job is adopted, one accepted create each, both stored),
+//! `highwayapi_lost_create_fails_as_unreconcilable_by_default` (failed `unreconcilable`, one
+//! create) and `highwayapi_lost_create_is_submitted_again_under_resubmit` (gen 1, stored, the
+//! ledger shows the second create flagged as the same request paid twice)). Figures on the shared 2-core machine: e2e 12 jobs in ~8 s;
 //! faults: 500/500 stored with 565 injected faults and exactly 500 paid creates in ~90 s
 //! (mostly AIMD recovering after the 429 storms); feeder: two 1000-job campaigns admitted
 //! 147/147 after 6 s (every sample within 3%); crash: ~40 s, 23 SIGKILLs and ~14 self-aborts.

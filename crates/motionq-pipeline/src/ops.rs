@@ -162,6 +162,7 @@ pub async fn retry_jobs(
                 "output_expires_at",
                 "first_error_at",
                 "vendor_failures",
+                "failed_vendors",
                 "wait_reason",
                 "next_poll_at",
                 "poll_errors",

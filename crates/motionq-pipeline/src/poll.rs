@@ -339,10 +339,26 @@ async fn task_failed(
     );
     if class == ErrorClass::UpstreamTransient && failures < p.opts.vendor_retry_limit {
         // The vendor's own problem: submit again under a new generation (new idempotency key,
-        // new reservations); routing may pick another key or vendor.
+        // new reservations). The failed vendor is remembered so routing tries the job's other
+        // allowed vendors first (`failed_vendors`, see `submit::route`).
+        let mut failed_vendors = rec
+            .fields
+            .get("failed_vendors")
+            .cloned()
+            .unwrap_or_default();
+        if !failed_vendors
+            .split(',')
+            .any(|v| v == key.vendor().as_str())
+        {
+            if !failed_vendors.is_empty() {
+                failed_vendors.push(',');
+            }
+            failed_vendors.push_str(key.vendor().as_str());
+        }
         let fields = [
             ("gen", (gen_of(rec) + 1).to_string()),
             ("vendor_failures", (failures + 1).to_string()),
+            ("failed_vendors", failed_vendors),
             ("last_error", text.clone()),
             ("task_id", String::new()),
             ("vendor", String::new()),

@@ -168,12 +168,7 @@ async fn submit_fresh(
             p.limits.release_slot(k, &ids.holder).await?;
         }
     }
-    let order = motionq_core::pricing::route_order(
-        &rec.vendors,
-        rec.spec.tier,
-        camp.spec.routing,
-        &p.prices,
-    );
+    let order = route(rec, camp, p);
     for round in 0..4 {
         let mut reasons: Vec<String> = Vec::new();
         let mut soonest: Option<Duration> = None;
@@ -234,6 +229,28 @@ async fn submit_fresh(
         }
     }
     record_wait(p, rec, c, "no usable key".into()).await
+}
+
+/// The job's vendors in the campaign's routing order, except that vendors on which a task of
+/// this job already failed for the vendor's own reasons (`failed_vendors`, written by the poll
+/// stage) come last: failover moves the job to another allowed vendor, and a job allowed only
+/// one vendor still goes back to it.
+fn route(rec: &JobRecord, camp: &CampaignRecord, p: &Pipeline) -> Vec<Vendor> {
+    let order = motionq_core::pricing::route_order(
+        &rec.vendors,
+        rec.spec.tier,
+        camp.spec.routing,
+        &p.prices,
+    );
+    let failed = rec
+        .fields
+        .get("failed_vendors")
+        .cloned()
+        .unwrap_or_default();
+    let has_failed = |v: &Vendor| failed.split(',').any(|f| f == v.as_str());
+    let (fresh, tried): (Vec<Vendor>, Vec<Vendor>) =
+        order.into_iter().partition(|v| !has_failed(v));
+    fresh.into_iter().chain(tried).collect()
 }
 
 /// Counts a job told to wait for `key`'s `kind` of limit (`motionq_limit_wait_seconds`): it is

@@ -256,3 +256,213 @@ async fn campaign_budget_that_fits_k_jobs_charges_k_and_the_rest_wait() {
         }
     }
 }
+
+/// Injected create faults on one vendor, everything else healthy.
+fn create_faults(
+    vendor: motionq_sim::Vendor,
+    f: impl FnOnce(&mut motionq_sim::EndpointFaults),
+) -> motionq_sim::Faults {
+    let mut faults = motionq_sim::Faults::default();
+    f(&mut faults.vendor_mut(vendor).create);
+    faults
+}
+
+/// Runs of the submit stage that reached the vendor and met an injected create fault.
+fn injected(env: &Env, vendor: &str, kind: &str) -> u64 {
+    env.sim.ledger().vendors[vendor]
+        .faults_injected
+        .get(&format!("create.{kind}"))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// A create that keeps failing transiently (EvoLink answers every create with its 503, an
+/// answered refusal) is retried by the queue up to `max_attempts` runs, then `failed` with the
+/// last error's class and message; `retry_jobs` (`motionq retry`) puts it back. The second
+/// round fails on a 500 instead, so the recorded error is shown to be the last one, not a
+/// stale one; the third round (faults off) stores the job with exactly one paid create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_create_retries_fail_with_the_last_error_and_stay_retryable() {
+    const MAX_ATTEMPTS: u64 = 3;
+    let mut env = start(sim_config(0.002)).await;
+    env.cfg.queue = toml::from_str(&format!(
+        "claim_min_idle_ms = 4000\nclaim_interval_ms = 1000\nrefresh_interval_ms = 1000\npromote_interval_ms = 50\ndefer_delay_ms = 300\n[retry]\nbase = 100\ncap = 500\nmax_attempts = {MAX_ATTEMPTS}\nmax_total = 600000\n"
+    ))
+    .unwrap();
+    let ev = motionq_sim::Vendor::Evolink;
+    env.sim
+        .set_faults(create_faults(ev, |f| f.error_503 = 1.0))
+        .unwrap();
+    let campaign = enqueue(&env, &manifest("exhausted", &["evolink"], 1, "")).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    let failed_once = |c: &std::collections::BTreeMap<String, i64>| n(c, "failed") == 1;
+
+    // Round 1: 503 on every create.
+    let c = wait_for(&env, &campaign, Duration::from_secs(90), failed_once).await;
+    // A wrongly continued retry would reach the simulator within this pause.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rec = env.store.job(&campaign, "j00000").await.unwrap().unwrap();
+    let calls = injected(&env, "evolink", "error_503");
+    println!(
+        "round 1 (503s): {c:?}; {calls} create calls answered 503; attempts {:?}; error {:?}: {:?}",
+        rec.fields.get("attempts"),
+        rec.fields.get("error_class"),
+        rec.fields.get("error_message")
+    );
+    assert_eq!(rec.state, JobState::Failed, "{:?}", rec.fields);
+    assert_eq!(rec.fields["error_class"], "upstream_transient");
+    let msg = &rec.fields["error_message"];
+    assert!(
+        msg.contains("503") && msg.contains("Service temporarily unavailable"),
+        "the vendor's own 503 recorded: {msg}"
+    );
+    assert_eq!(
+        calls, MAX_ATTEMPTS,
+        "one create per counted run, max_attempts runs"
+    );
+    assert_eq!(rec.fields["attempts"], MAX_ATTEMPTS.to_string());
+
+    // Round 2: `motionq retry`, now every create answers 500.
+    env.sim
+        .set_faults(create_faults(ev, |f| f.error_500 = 1.0))
+        .unwrap();
+    let filter = motionq_pipeline::RetryFilter {
+        states: vec![JobState::Failed],
+        error_classes: vec!["upstream_transient".into()],
+        job: None,
+    };
+    let requeued = motionq_pipeline::retry_jobs(&env.store, &campaign, &filter)
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1, "the exhausted job is retryable by command");
+    let rec = env.store.job(&campaign, "j00000").await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Queued);
+    assert!(
+        rec.fields.get("error_class").is_none_or(|e| e.is_empty()),
+        "error cleared: {:?}",
+        rec.fields
+    );
+    let c = wait_for(&env, &campaign, Duration::from_secs(90), failed_once).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rec = env.store.job(&campaign, "j00000").await.unwrap().unwrap();
+    let calls = injected(&env, "evolink", "error_500");
+    println!(
+        "round 2 (500s): {c:?}; {calls} create calls answered 500; gen {:?}; error {:?}: {:?}",
+        rec.fields.get("gen"),
+        rec.fields.get("error_class"),
+        rec.fields.get("error_message")
+    );
+    assert_eq!(rec.state, JobState::Failed, "{:?}", rec.fields);
+    assert_eq!(rec.fields["gen"], "1");
+    assert_eq!(rec.fields["error_class"], "upstream_transient");
+    let msg = &rec.fields["error_message"];
+    assert!(
+        msg.contains("500") && msg.contains("Internal server error") && !msg.contains("503"),
+        "the last error (500), not the earlier 503: {msg}"
+    );
+    assert_eq!(calls, MAX_ATTEMPTS);
+
+    // Round 3: healthy vendor.
+    env.sim.set_faults(motionq_sim::Faults::default()).unwrap();
+    assert_eq!(
+        motionq_pipeline::retry_jobs(&env.store, &campaign, &filter)
+            .await
+            .unwrap(),
+        1
+    );
+    let c = wait_for(&env, &campaign, Duration::from_secs(90), |c| {
+        n(c, "stored") == 1
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    let creates: usize = env.sim.ledger().vendors["evolink"]
+        .keys
+        .values()
+        .map(|k| k.creates.len())
+        .sum();
+    println!("round 3 (healthy): {c:?}; accepted creates {creates}");
+    assert_eq!(n(&c, "stored"), 1, "{c:?}");
+    assert_eq!(creates, 1, "only the healthy round was accepted (and paid)");
+}
+
+/// Failover after a vendor task failure: the campaign allows EvoLink then KKIAI (`in_order`);
+/// every EvoLink task fails for EvoLink's own reasons (simulator `faults.evolink.task_failure`,
+/// `service_error`: retryable). Each job is submitted again under a new generation **on KKIAI**
+/// and stored. Ledger: one failed (refunded) task per job on EvoLink, one completed on KKIAI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_task_failure_reroutes_the_job_to_the_other_vendor() {
+    let env = start(sim_config(0.002)).await;
+    let mut faults = motionq_sim::Faults::default();
+    faults.evolink.task_failure = 1.0;
+    env.sim.set_faults(faults).unwrap();
+    let jobs = 3;
+    let campaign = enqueue(&env, &manifest("reroute", &["evolink", "kkiai"], jobs, "")).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+    let c = wait_for(&env, &campaign, Duration::from_secs(120), |c| {
+        n(c, "stored") + n(c, "failed") == jobs as i64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    let ledger = env.sim.ledger();
+    let on = |v: &str| -> Vec<motionq_sim::CreateRecord> {
+        ledger.vendors[v]
+            .keys
+            .values()
+            .flat_map(|k| k.creates.iter().cloned())
+            .collect()
+    };
+    let (ev, kk) = (on("evolink"), on("kkiai"));
+    let ev_failed: u64 = ledger.vendors["evolink"]
+        .keys
+        .values()
+        .map(|k| k.failed)
+        .sum();
+    let ev_refunded: f64 = ledger.vendors["evolink"]
+        .keys
+        .values()
+        .map(|k| k.refunded)
+        .sum();
+    println!(
+        "reroute: {c:?}; evolink creates {} (statuses {:?}, failed {ev_failed}, refunded {ev_refunded:.2}); kkiai creates {} (statuses {:?})",
+        ev.len(),
+        ev.iter().map(|r| r.status).collect::<Vec<_>>(),
+        kk.len(),
+        kk.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(n(&c, "stored"), jobs as i64, "{c:?}");
+    assert_eq!(
+        ev.len(),
+        jobs,
+        "one EvoLink task per job, none retried there"
+    );
+    assert!(ev.iter().all(|r| r.status == motionq_sim::Status::Failed));
+    assert_eq!(ev_failed, jobs as u64);
+    assert_eq!(kk.len(), jobs, "one KKIAI task per job");
+    assert!(kk
+        .iter()
+        .all(|r| r.status == motionq_sim::Status::Completed));
+    for rec in env.store.jobs_page(&campaign, 0, 10).await.unwrap() {
+        println!(
+            "  {}: vendor {:?} gen {:?} vendor_failures {:?} failed_vendors {:?} last_error {:?}",
+            rec.id,
+            rec.fields.get("vendor"),
+            rec.fields.get("gen"),
+            rec.fields.get("vendor_failures"),
+            rec.fields.get("failed_vendors"),
+            rec.fields.get("last_error")
+        );
+        assert_eq!(rec.state, JobState::Stored, "{}", rec.id);
+        assert_eq!(rec.fields["vendor"], "kkiai", "{} re-routed", rec.id);
+        assert_eq!(rec.fields["gen"], "1", "{}: one new generation", rec.id);
+        assert_eq!(rec.fields["vendor_failures"], "1");
+        assert_eq!(rec.fields["failed_vendors"], "evolink");
+        assert!(
+            rec.fields["last_error"].contains("service_error"),
+            "the vendor's reason kept: {:?}",
+            rec.fields["last_error"]
+        );
+    }
+}

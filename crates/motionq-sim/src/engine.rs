@@ -16,7 +16,7 @@ use crate::ledger::{
     VendorLedger,
 };
 use crate::media::{Checked, MediaStore, Output};
-use crate::model::{ParsedCreate, TaskView};
+use crate::model::{Failure, ParsedCreate, TaskView};
 use crate::spend::Spend;
 use crate::vendor::{Endpoint, Orientation, Status, Tier, Vendor};
 use crate::vendors;
@@ -31,6 +31,7 @@ const HOUR: f64 = 3600.0;
 /// Separate streams for task-level draws, so they never coincide with per-call fault draws.
 const SALT_POLICY: u64 = 0x5EED_C0DE_0000_0001;
 const SALT_EXPIRY: u64 = 0x5EED_C0DE_0000_0002;
+const SALT_TASK_FAILURE: u64 = 0x5EED_C0DE_0000_0003;
 const DAY: f64 = 86_400.0;
 
 /// Everything the HTTP layer shares.
@@ -111,7 +112,8 @@ struct Task {
     processing_ms: Option<u64>,
     completed_ms: Option<u64>,
     status: Status,
-    will_fail: bool,
+    /// Why the task will fail, if it will.
+    failure: Option<Failure>,
     output: Option<Arc<Output>>,
     link: Option<String>,
     watermark: bool,
@@ -528,16 +530,33 @@ impl Engine {
         }
         let id = vendors::new_task_id(vendor, &mut st.rng, now_ms);
         let seed: u64 = st.rng.random_range(0..1_000_000_000);
-        let content_policy_p = self.faults().vendor(vendor).content_policy;
+        let vendor_faults = self.faults().vendor(vendor).clone();
+        let content_policy_p = vendor_faults.content_policy;
         let seq = st.task_seq[vendor.index()];
         st.task_seq[vendor.index()] += 1;
         let draw: f64 =
             rng_for(self.cfg.seed ^ SALT_POLICY, vendor, Endpoint::Create, seq).random();
-        let will_fail = p
+        // A separate stream, so adding `task_failure` leaves the content-policy draws of a
+        // seed unchanged.
+        let failure_draw: f64 = rng_for(
+            self.cfg.seed ^ SALT_TASK_FAILURE,
+            vendor,
+            Endpoint::Create,
+            seq,
+        )
+        .random();
+        let failure = if p
             .prompt
             .as_deref()
             .is_some_and(|s| s.contains("sim:content_policy"))
-            || draw < content_policy_p;
+            || draw < content_policy_p
+        {
+            Some(Failure::ContentPolicy)
+        } else if failure_draw < vendor_faults.task_failure {
+            Some(Failure::Vendor)
+        } else {
+            None
+        };
         let queue = vc.queue_seconds;
         let gen = vc.generation_seconds.get(p.tier);
         let processing_at = now + self.scaled(queue);
@@ -602,7 +621,7 @@ impl Engine {
             processing_ms: None,
             completed_ms: None,
             status: Status::Pending,
-            will_fail,
+            failure,
             output: None,
             link: None,
             watermark: p.watermark,
@@ -676,7 +695,7 @@ impl Engine {
             };
             let next = match t.status {
                 Status::Pending if now >= t.processing_at => Status::Processing,
-                Status::Processing if now >= t.done_at && t.will_fail => Status::Failed,
+                Status::Processing if now >= t.done_at && t.failure.is_some() => Status::Failed,
                 // Completion waits for the output file (normally made long before).
                 Status::Processing if now >= t.done_at && t.output.is_some() => Status::Completed,
                 _ => return events,
@@ -837,6 +856,7 @@ impl Engine {
             vendor: t.vendor,
             external_task_id: t.external_task_id.clone(),
             status: t.status,
+            failure: t.failure,
             progress,
             eta_seconds: eta.ceil() as u64,
             estimated_seconds: t.estimated_seconds,
@@ -1051,7 +1071,8 @@ impl Engine {
             "output_seconds": t.output_seconds,
             "charge": t.charge,
             "final_charge": t.final_charge,
-            "will_fail": t.will_fail,
+            "will_fail": t.failure.is_some(),
+            "failure": t.failure.map(Failure::as_str),
             "output_url": v.output_url,
             "output_sha256": t.output.as_ref().map(|o| o.sha256.clone()),
             "link_ttl_ms": v.output_ttl.map(|d| d.as_millis() as u64),

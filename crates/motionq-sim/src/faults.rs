@@ -33,6 +33,13 @@ pub struct VendorFaults {
     /// Probability that an accepted task later fails with the vendor's content-policy failure
     /// (refunded). A prompt containing `sim:content_policy` always fails.
     pub content_policy: f64,
+    /// Probability that an accepted task later fails for the vendor's own reasons (a generic
+    /// server-side generation failure, refunded), rendered as each vendor's retryable failure:
+    /// EvoLink `error.code = "service_error"`, AI Video API `error.code = "internal_error"`,
+    /// KKIAI `task_status_msg` / HighwayAPI `reason` "internal error … please try again".
+    /// Freepik documents no failure reason, so its `FAILED` looks like any other failure.
+    /// A task that fails for content policy never draws this (one reason per task).
+    pub task_failure: f64,
     /// Faults on task creation.
     pub create: EndpointFaults,
     /// Faults on task queries and lists.
@@ -367,6 +374,7 @@ impl Faults {
             let f = self.vendor(v);
             for (name, p) in [
                 ("content_policy", f.content_policy),
+                ("task_failure", f.task_failure),
                 ("callback.drop", f.callback.drop),
                 ("callback.duplicate", f.callback.duplicate),
             ] {

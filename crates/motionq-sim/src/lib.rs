@@ -105,6 +105,11 @@
 //! (`sim:content_policy_reject` makes KKIAI answer 400 code 1301 and AI Video API 503
 //! `upstream_error` at create, as those vendors can; the others fail the task);
 //! `faults.<vendor>.content_policy` fails a random (seeded) fraction.
+//! `faults.<vendor>.task_failure` fails a random (seeded) fraction of the other tasks for the
+//! vendor's own reasons (refunded), with each vendor's retryable failure: EvoLink
+//! `error.code = "service_error"`, AI Video API `error.code = "internal_error"`, KKIAI
+//! `task_status_msg` and HighwayAPI `reason` saying "internal error … please try again";
+//! Freepik documents no failure reason, so its `FAILED` body is the same for both kinds.
 //!
 //! Billing (VENDORS.md 6.5): prices are per second of the tier, in the vendor's unit. At
 //! create the worst case, the reference length, is pre-charged (this is what balance and caps

@@ -25,6 +25,24 @@ pub(crate) struct ParsedCreate {
     pub watermark: bool,
 }
 
+/// Why a task fails (decided at create, shown once it is terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The vendor's content-policy failure (`sim:content_policy`, `faults.<v>.content_policy`).
+    ContentPolicy,
+    /// A generic vendor-side generation failure (`faults.<v>.task_failure`), retryable.
+    Vendor,
+}
+
+impl Failure {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Failure::ContentPolicy => "content_policy",
+            Failure::Vendor => "vendor_error",
+        }
+    }
+}
+
 /// A snapshot of a task for rendering.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskView {
@@ -32,6 +50,8 @@ pub(crate) struct TaskView {
     pub vendor: Vendor,
     pub external_task_id: Option<String>,
     pub status: Status,
+    /// Why the task fails (or will fail); rendered only once it is `Failed`.
+    pub failure: Option<Failure>,
     /// 0..=100 by elapsed time.
     pub progress: u8,
     /// Unscaled seconds until done (Novita `eta`).

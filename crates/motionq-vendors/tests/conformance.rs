@@ -11,7 +11,12 @@
 //! `rate_limited`, a 503 `upstream_transient`; a create whose answer is lost is
 //! `upstream_transient` with `may_have_created_task()`, and where the vendor allows it the task
 //! is found again (KKIAI by `external_task_id`, Freepik in its task list); callbacks the
-//! simulator sends parse to the same task.
+//! simulator sends parse to the same task; a task failing for the vendor's own reasons
+//! (`faults.<v>.task_failure`) is `upstream_transient` (Freepik, with no documented reason:
+//! `content_policy`). Money and credential refusals ([`refusals`]): a key short of balance, a
+//! key at its spend cap and a request without credentials, each with the class the vendor's
+//! own answer calls for (`insufficient_funds` / `quota_exhausted` / `auth`; KKIAI also in its
+//! gateway envelope), nothing created. `forbidden` is not produced by the simulator.
 
 mod common;
 
@@ -558,5 +563,192 @@ async fn conformance(v: Vendor) {
         );
     }
 
+    // 9. A task that fails for the vendor's own reasons (`faults.<v>.task_failure`) is
+    //    retryable (`upstream_transient`), unlike a content-policy failure; Freepik documents
+    //    no failure reason, so its bare `FAILED` keeps the crate-doc default (content_policy).
+    let mut faults = Faults::default();
+    faults.vendor_mut(sim_vendor(v)).task_failure = 1.0;
+    sim.set_faults(faults).unwrap();
+    let created = c
+        .create(
+            &full_job(&sim, &caps, "job-vendor-failure", Tier::Std),
+            &ctx("camp:job-vendor-failure:0", None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{v}: create failed: {e}"));
+    sim.set_faults(Faults::default()).unwrap();
+    let (seen, state) = poll_to_end(
+        &c,
+        &TaskRef {
+            task_id: created.task_id.clone(),
+            tier: Tier::Std,
+        },
+    )
+    .await;
+    assert_monotonic(v, &seen);
+    let want = if v == Vendor::Freepik {
+        ErrorClass::ContentPolicy
+    } else {
+        ErrorClass::UpstreamTransient
+    };
+    match &state.status {
+        TaskStatus::Failed { class, message, .. } => {
+            println!("{v}: vendor-side task failure → {class:?} ({message:?})");
+            assert_eq!(*class, want, "{v}: {message}");
+        }
+        other => panic!("{v}: expected failed, got {other:?}"),
+    }
+
     sim.shutdown().await;
+
+    // 10. Money and credential refusals.
+    refusals(v).await;
+}
+
+/// The money and credential refusals of the simulator's refusal table (crate doc of
+/// `motionq-sim`), over real HTTP: a key whose balance cannot cover the pre-charge, a key at its
+/// spend cap, and a request without credentials. Each is refused before anything is created,
+/// with the vendor's own answer, and the adapter classifies it by the vendor's code (the class
+/// decides whether the pipeline parks the key and for how long).
+///
+/// `forbidden` is not covered: the simulator renders no access-denied answer for any vendor
+/// (EvoLink `permission_denied`, Kling 1100/1103/1304, AI Video API `ip_not_allowed`,
+/// HighwayAPI `ACCESS_DENY`, Freepik 403); the adapters' unit tests parse those bodies.
+async fn refusals(v: Vendor) {
+    // What the simulator answers (status) and what the adapter must make of it.
+    let (balance, cap) = match v {
+        // 402 `insufficient_quota` for both: EvoLink has no separate spend-cap answer.
+        Vendor::Evolink => (
+            (402, ErrorClass::InsufficientFunds),
+            (402, ErrorClass::InsufficientFunds),
+        ),
+        // 429 code 1102 ("resource pack depleted") for both: quota_exhausted by Kling's code.
+        Vendor::Kkiai => (
+            (429, ErrorClass::QuotaExhausted),
+            (429, ErrorClass::QuotaExhausted),
+        ),
+        // 402 `insufficient_credits`; 429 `spend_limit_exceeded` (`billing_error`).
+        Vendor::Aivideoapi => (
+            (402, ErrorClass::InsufficientFunds),
+            (429, ErrorClass::QuotaExhausted),
+        ),
+        // 403 `NOT_ENOUGH_BALANCE` for both.
+        Vendor::Highwayapi => (
+            (403, ErrorClass::InsufficientFunds),
+            (403, ErrorClass::InsufficientFunds),
+        ),
+        // One 429 for everything; the message decides ("credit limit" / "usage limit").
+        Vendor::Freepik => (
+            (429, ErrorClass::InsufficientFunds),
+            (429, ErrorClass::QuotaExhausted),
+        ),
+    };
+    let prefix = if v == Vendor::Aivideoapi { "sk-" } else { "" };
+    let poor_key = format!("{prefix}refusal-poor-{v}");
+    let capped_key = format!("{prefix}refusal-capped-{v}");
+    let mut cfg = config();
+    let keys = match v {
+        Vendor::Evolink => &mut cfg.evolink.keys,
+        Vendor::Kkiai => &mut cfg.kkiai.keys,
+        Vendor::Aivideoapi => &mut cfg.aivideoapi.keys,
+        Vendor::Highwayapi => &mut cfg.highwayapi.keys,
+        Vendor::Freepik => &mut cfg.freepik.keys,
+    };
+    let mut poor = motionq_sim::KeyConfig::new(poor_key.clone()).alias("poor");
+    poor.balance = 0.01;
+    let mut capped = motionq_sim::KeyConfig::new(capped_key.clone()).alias("capped");
+    capped.spend_cap_total = Some(0.01);
+    keys.push(poor);
+    keys.push(capped);
+    let gateway = v == Vendor::Kkiai;
+    let mut gateway_cfg = cfg.clone();
+    gateway_cfg.kkiai.gateway_errors = true;
+    let sim = SimServer::start(cfg).await.expect("the simulator starts");
+    let caps = v.capabilities();
+    let job = full_job(&sim, &caps, "job-refused", Tier::Std);
+    let rejections = |sim: &SimHandle, alias: &str, kind: &str| -> u64 {
+        sim.ledger().vendors[v.as_str()].keys[alias]
+            .rejections
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
+    };
+
+    for (alias, secret, kind, (status, class)) in [
+        ("poor", &poor_key, "insufficient_balance", balance),
+        ("capped", &capped_key, "spend_cap", cap),
+    ] {
+        let before = creates(&sim, v);
+        let e = client(&sim, v, SecretString::from(secret.clone()))
+            .create(&job, &ctx(&format!("camp:job-{alias}:0"), None))
+            .await
+            .unwrap_err();
+        println!(
+            "{v}: {kind} → HTTP {:?} code {:?} → {:?}",
+            e.http_status, e.code, e.class
+        );
+        assert_eq!(e.class, class, "{v}: {kind}: {e}");
+        assert_eq!(e.http_status, Some(status), "{v}: {kind}: {e}");
+        assert!(!e.may_have_created_task(), "{v}: {kind}: {e}");
+        assert!(
+            !e.message.contains(secret.as_str()),
+            "{v}: the key leaked into the error"
+        );
+        assert_eq!(
+            rejections(&sim, alias, kind),
+            1,
+            "{v}: the simulator refused for {kind}"
+        );
+        assert_eq!(
+            creates(&sim, v),
+            before,
+            "{v}: {kind}: a create was accepted"
+        );
+    }
+
+    // No credentials at all (an empty key: `Bearer ` / an empty API-key header): auth, also
+    // where the vendor answers 403 (HighwayAPI `INVALID_API_KEY`) rather than 401.
+    let e = client(&sim, v, SecretString::from(String::new()))
+        .create(&job, &ctx("camp:job-nokey:0", None))
+        .await
+        .unwrap_err();
+    println!(
+        "{v}: missing key → HTTP {:?} code {:?} → {:?}",
+        e.http_status, e.code, e.class
+    );
+    assert_eq!(e.class, ErrorClass::Auth, "{v}: missing key: {e}");
+    let want_status = if v == Vendor::Highwayapi { 403 } else { 401 };
+    assert_eq!(e.http_status, Some(want_status), "{v}: missing key: {e}");
+    assert!(!e.may_have_created_task());
+    sim.shutdown().await;
+
+    // KKIAI's gateway answers its own wallet refusal in the OpenAI-style envelope (403
+    // `insufficient_user_quota`): insufficient_funds, unlike Kling's 1102.
+    if gateway {
+        let sim = SimServer::start(gateway_cfg)
+            .await
+            .expect("the simulator starts");
+        let e = client(&sim, v, SecretString::from(poor_key.clone()))
+            .create(&job_on(&sim, &job), &ctx("camp:job-gw-poor:0", None))
+            .await
+            .unwrap_err();
+        println!(
+            "{v} (gateway envelope): insufficient_balance → HTTP {:?} code {:?} → {:?}",
+            e.http_status, e.code, e.class
+        );
+        assert_eq!(e.class, ErrorClass::InsufficientFunds, "{v} gateway: {e}");
+        assert_eq!(e.http_status, Some(403), "{v} gateway: {e}");
+        assert_eq!(rejections(&sim, "poor", "insufficient_balance"), 1);
+        assert_eq!(creates(&sim, v), 0);
+        sim.shutdown().await;
+    }
+}
+
+/// `job` with its media URLs pointing at `sim` (each simulator has its own port).
+fn job_on(sim: &SimHandle, job: &JobSpec) -> JobSpec {
+    JobSpec {
+        image: sim.media_url("portrait-720x1280.png"),
+        video_url: sim.media_url("dance-8s.mp4"),
+        ..job.clone()
+    }
 }

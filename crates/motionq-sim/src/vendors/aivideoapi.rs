@@ -206,10 +206,16 @@ pub(crate) fn task_body(t: &TaskView) -> Value {
             });
         }
         Status::Failed => {
-            v["error"] = json!({
-                "code": "upstream_error",
-                "message": "Video generation failed: the input contains sensitive or prohibited content",
-            });
+            v["error"] = match t.failure {
+                Some(crate::model::Failure::Vendor) => json!({
+                    "code": "internal_error",
+                    "message": "Video generation failed: internal error",
+                }),
+                _ => json!({
+                    "code": "upstream_error",
+                    "message": "Video generation failed: the input contains sensitive or prohibited content",
+                }),
+            };
         }
     }
     v

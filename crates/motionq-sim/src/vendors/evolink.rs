@@ -240,11 +240,18 @@ pub(crate) fn task_body(t: &TaskView) -> Value {
         v["results"] = json!([url]);
     }
     if t.status == Status::Failed {
-        v["error"] = json!({
-            "code": "content_policy_violation",
-            "message": "The input content violates the content policy",
-            "type": "task_error",
-        });
+        v["error"] = match t.failure {
+            Some(crate::model::Failure::Vendor) => json!({
+                "code": "service_error",
+                "message": "Video generation failed: internal service error, please retry",
+                "type": "task_error",
+            }),
+            _ => json!({
+                "code": "content_policy_violation",
+                "message": "The input content violates the content policy",
+                "type": "task_error",
+            }),
+        };
     }
     v
 }

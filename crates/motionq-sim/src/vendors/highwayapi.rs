@@ -126,10 +126,14 @@ fn status_str(s: Status) -> &'static str {
 }
 
 pub(crate) fn query_body(t: &TaskView) -> Value {
-    let reason = if t.status == Status::Failed {
-        "content policy violation: the input was rejected by the safety system"
-    } else {
-        ""
+    let reason = match (t.status, t.failure) {
+        (Status::Failed, Some(crate::model::Failure::Vendor)) => {
+            "internal error: generation service unavailable, please try again"
+        }
+        (Status::Failed, _) => {
+            "content policy violation: the input was rejected by the safety system"
+        }
+        _ => "",
     };
     let progress = match t.status {
         Status::Completed => 100,

@@ -182,10 +182,12 @@ fn final_units(t: &TaskView) -> String {
 }
 
 fn status_msg(t: &TaskView) -> &'static str {
-    if t.status == Status::Failed {
-        "Failure to pass the risk control system"
-    } else {
-        ""
+    match (t.status, t.failure) {
+        (Status::Failed, Some(crate::model::Failure::Vendor)) => {
+            "Internal error during generation, please try again later"
+        }
+        (Status::Failed, _) => "Failure to pass the risk control system",
+        _ => "",
     }
 }
 

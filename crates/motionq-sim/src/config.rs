@@ -146,6 +146,12 @@ pub struct KeyConfig {
     /// Cap on net spend ever.
     #[serde(default)]
     pub spend_cap_total: Option<f64>,
+    /// The vendor denies this key access (an account not allowed the model or API, or a
+    /// request from outside the key's IP allowlist): every authenticated call with it (create,
+    /// query, list) is answered with the vendor's documented access-denied refusal (HTTP 403;
+    /// see the crate docs for each body) and counted as rejection `forbidden`. Default `false`.
+    #[serde(default)]
+    pub forbidden: bool,
 }
 
 fn default_balance() -> f64 {
@@ -165,6 +171,7 @@ impl KeyConfig {
             spend_cap_hourly: None,
             spend_cap_daily: None,
             spend_cap_total: None,
+            forbidden: false,
         }
     }
 

@@ -369,6 +369,14 @@ impl Engine {
         lock(&self.state).vendor_ledgers[vendor.index()].auth_failures += 1;
     }
 
+    /// Refuses every call of a key the vendor denies access (`KeyConfig::forbidden`).
+    pub(crate) fn check_access(&self, key: usize) -> Result<(), ApiError> {
+        if lock(&self.state).keys[key].limits.forbidden {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(())
+    }
+
     /// Sliding 1 s window per key; only calls that pass are recorded.
     pub(crate) fn check_rate(&self, key: usize, endpoint: Endpoint) -> Result<(), ApiError> {
         let now = Instant::now();

@@ -36,6 +36,9 @@ pub(crate) enum ApiError {
     Concurrency,
     /// Balance below the pre-charge.
     InsufficientBalance,
+    /// The vendor denies this key access (`KeyConfig::forbidden`): the vendor's documented
+    /// access-denied / permission answer.
+    Forbidden,
     /// An hourly/daily/total spend cap would be exceeded.
     SpendCap(&'static str),
     /// KKIAI: `external_task_id` already used by this key.
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::RateLimited => "rate_limit",
             ApiError::Concurrency => "concurrency",
             ApiError::InsufficientBalance => "insufficient_balance",
+            ApiError::Forbidden => "forbidden",
             ApiError::SpendCap(_) => "spend_cap",
             ApiError::DuplicateExternalId => "duplicate_external_task_id",
             ApiError::ContentPolicy => "content_policy",

@@ -72,7 +72,8 @@ pub struct KeyLedger {
     /// Accepted creates whose fingerprint was seen before on this key.
     pub duplicates: u64,
     /// Rejected calls by kind: `rate_limit`, `query_rate_limit`, `concurrency`, `spend_cap`,
-    /// `insufficient_balance`, `invalid_request`, `not_found`, `duplicate_external_task_id`.
+    /// `insufficient_balance`, `invalid_request`, `not_found`, `duplicate_external_task_id`,
+    /// `forbidden`.
     pub rejections: BTreeMap<String, u64>,
     /// Queries answered (any status).
     pub queries: u64,

@@ -115,7 +115,8 @@
 //! create the worst case, the reference length, is pre-charged (this is what balance and caps
 //! are checked against); on completion the charge settles to the output length (the difference
 //! goes back, e.g. HighwayAPI `image` mode bills 5 s, AI Video API / Freepik cap at 10 s); on
-//! failure everything is refunded. Kling's `final_unit_deduction` shows the settled charge. Before a create is accepted, in this order: create rate
+//! failure everything is refunded. Kling's `final_unit_deduction` shows the settled charge. Before a create is accepted, in this order: key access
+//! (`forbidden`, below), create rate
 //! (accepted calls per sliding 1 s window, real time), request validation, media, callback URL,
 //! KKIAI duplicate `external_task_id`, in-flight limit, balance, spend caps (net spend in the
 //! last scaled hour / day / ever). Each refusal uses the vendor's own answer:
@@ -126,6 +127,20 @@
 //! | in flight | 429 `rate_limit_exceeded` | 429 code 1303 | 429 `rate_limit_exceeded` | 429 `RATE_LIMIT_EXCEEDED` | 429 `{message}` |
 //! | balance | 402 `insufficient_quota` | 429 code 1102 | 402 `insufficient_credits` | 403 `NOT_ENOUGH_BALANCE` | 429 `{message}` |
 //! | spend cap | 402 `insufficient_quota` | 429 code 1102 | 429 `spend_limit_exceeded` (`billing_error`) | 403 `NOT_ENOUGH_BALANCE` | 429 `{message}` ("… limit …") |
+//! | access denied (`forbidden`) | 403 `model_access_denied` (`invalid_request_error`) | 403 code 1103 | 403 `ip_not_allowed` (`permission_error`) | 403 `ACCESS_DENY` | 403 `{"message":"Forbidden"}` |
+//!
+//! **Access denied**: a key with `forbidden = true` ([`KeyConfig::forbidden`]) stands for an
+//! account the vendor does not allow the model or API (or a call from outside the key's IP
+//! allowlist). Every authenticated call with it, create, query and list alike, is answered with
+//! the vendor's documented access-denied refusal above, before any other check, and counted as
+//! rejection `forbidden`; nothing is created or charged. Codes and statuses are VENDORS.md's
+//! (EvoLink and AI Video API `{"error":{code,message,type}}`, Kling `{code,message,request_id}`,
+//! Novita `{code,reason,message,metadata}`, Freepik `{message}`); only AI Video API documents
+//! the message too. **INFERRED**: the message texts of EvoLink, KKIAI, HighwayAPI and Freepik,
+//! HighwayAPI's body shape (as for all its errors), and which one of a vendor's several
+//! access refusals a denied key gets (EvoLink also has `permission_denied`, Kling also 1100
+//! and 1304 with HTTP 429). With `gateway_errors` KKIAI still answers Kling's 1103 (the
+//! gateway's own envelope covers auth, wallet and rate only).
 //!
 //! `Retry-After` is added to 429/503 answers only with `retry_after = true`.
 //!
@@ -153,7 +168,7 @@
 //! wallet and gateway rate-limit refusals in the OpenAI-style `{"error":{…}}` envelope of
 //! VENDORS.md 2.5 instead of Kling's codes) and `[[<vendor>.keys]]` with `key`, `alias`, `balance`,
 //! `rate_per_sec`, `query_rate_per_sec`, `max_concurrent`, `spend_cap_hourly`,
-//! `spend_cap_daily`, `spend_cap_total`.
+//! `spend_cap_daily`, `spend_cap_total`, `forbidden` (access denied, above).
 //!
 //! ```
 //! let config = motionq_sim::SimConfig::from_toml_str(r#"
@@ -171,6 +186,10 @@
 //! rate_per_sec = 5
 //! max_concurrent = 3
 //! spend_cap_hourly = 2000
+//! [[aivideoapi.keys]]
+//! key = "sk-test-denied"
+//! alias = "denied"
+//! forbidden = true
 //!
 //! [faults.aivideoapi]
 //! content_policy = 0.1
@@ -183,7 +202,8 @@
 //! [faults.aivideoapi.callback]
 //! duplicate = 0.2
 //! "#).unwrap();
-//! assert_eq!(config.aivideoapi.keys.len(), 1);
+//! assert_eq!(config.aivideoapi.keys.len(), 2);
+//! assert!(config.aivideoapi.keys[1].forbidden);
 //! ```
 //!
 //! ## Faults
@@ -225,7 +245,7 @@
 //! (KKIAI `external_task_id`, else the callback URL), duplicate flag, tier, reference and
 //! output seconds, charge, status, output sha256), `duplicates`, `rejections` by kind
 //! (`rate_limit`, `query_rate_limit`, `concurrency`, `insufficient_balance`, `spend_cap`,
-//! `invalid_request`, `not_found`, `duplicate_external_task_id`), `queries`, `in_flight`,
+//! `invalid_request`, `not_found`, `duplicate_external_task_id`, `forbidden`), `queries`, `in_flight`,
 //! `max_in_flight`, `completed`, `failed`, `charges` (pre-charge / settle / refund) and
 //! `downloads` (count, bytes, per task: count, bytes, sha256 of the correct file, damaged).
 //! [`KeyLedger::max_creates_in_window`] gives the most creates in any sliding window.

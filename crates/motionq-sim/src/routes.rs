@@ -145,6 +145,7 @@ async fn create(
     }
     let r = authenticate(&e, vendor, &headers).and_then(|key| {
         let r = (|| {
+            e.check_access(key)?;
             e.check_rate(key, Endpoint::Create)?;
             let p = vendors::parse_create(vendor, &headers, &body, path_tier)?;
             let checked = e.check_media(vendor, &p)?;
@@ -172,7 +173,10 @@ async fn query(
         return r;
     }
     let r = authenticate(&e, vendor, &headers).and_then(|key| {
-        let r = e.check_rate(key, Endpoint::Query).and_then(|_| f(&e, key));
+        let r = e
+            .check_access(key)
+            .and_then(|_| e.check_rate(key, Endpoint::Query))
+            .and_then(|_| f(&e, key));
         if let Err(err) = &r {
             e.record_rejection(key, err);
         }

@@ -323,3 +323,66 @@ async fn content_refused_at_create_where_the_vendor_does_that() {
         }
     }
 }
+
+/// The vendor's documented access-denied answer (VENDORS.md 6.4 forbidden).
+fn is_forbidden(v: Vendor, st: u16, e: &Value) -> bool {
+    st == 403
+        && match v {
+            Vendor::Evolink => {
+                e["error"]["code"] == "model_access_denied"
+                    && e["error"]["type"] == "invalid_request_error"
+            }
+            Vendor::Kkiai => e["code"] == 1103 && e["request_id"].is_string(),
+            Vendor::Aivideoapi => {
+                e["error"]["code"] == "ip_not_allowed" && e["error"]["type"] == "permission_error"
+            }
+            Vendor::Highwayapi => e["code"] == 403 && e["reason"] == "ACCESS_DENY",
+            Vendor::Freepik => e["message"].is_string(),
+        }
+}
+
+/// A key configured `forbidden` is refused every call (create and query, even of a task that
+/// exists) with the vendor's 403, counted as rejection `forbidden`, nothing created; the
+/// vendor's other key is unaffected. KKIAI keeps Kling's 1103 with `gateway_errors` on.
+#[tokio::test]
+async fn a_forbidden_key_is_denied_with_the_vendor_403() {
+    for gateway in [false, true] {
+        let mut c = config();
+        for v in Vendor::ALL {
+            let mut denied = KeyConfig::new(format!("{}-denied", key(v))).alias("denied");
+            denied.forbidden = true;
+            *c.vendor_mut(v) =
+                VendorConfig::with_keys(vec![KeyConfig::new(key(v)).alias(ALIAS), denied]);
+        }
+        c.vendor_mut(Vendor::Kkiai).gateway_errors = gateway;
+        let sim = start(c).await;
+        let vendors: &[Vendor] = if gateway {
+            &[Vendor::Kkiai]
+        } else {
+            &Vendor::ALL
+        };
+        for &v in vendors {
+            let denied_key = format!("{}-denied", key(v));
+            let job = Job::new(&sim, "portrait-720x1280.png", "dance-8s.mp4");
+            let (st, e) = post(&sim, v, Tier::Std, &denied_key, &create_body(v, &job)).await;
+            println!("{v} (gateway_errors {gateway}): forbidden create → {st} {e}");
+            assert!(is_forbidden(v, st, &e), "{v}: {st} {e}");
+            // The healthy key works, and its task is still refused to the denied key.
+            let id = create_ok(&sim, v, &job).await;
+            let (st, e) = get(v, &query_url(&sim, v, &id, Tier::Std), &denied_key).await;
+            println!("{v} (gateway_errors {gateway}): forbidden query → {st} {e}");
+            assert!(is_forbidden(v, st, &e), "{v} query: {st} {e}");
+            let ledger = sim.ledger();
+            let d = ledger.key(v, "denied").unwrap();
+            assert_eq!(d.rejected("forbidden"), 2, "{v}: {:?}", d.rejections);
+            assert!(
+                d.creates.is_empty(),
+                "{v}: nothing created on the denied key"
+            );
+            assert_eq!(d.charged, 0.0, "{v}: nothing charged");
+            let m = ledger.key(v, ALIAS).unwrap();
+            assert_eq!(m.creates.len(), 1, "{v}: the other key is unaffected");
+            assert_eq!(m.rejected("forbidden"), 0, "{v}");
+        }
+    }
+}

@@ -14,9 +14,11 @@
 //! simulator sends parse to the same task; a task failing for the vendor's own reasons
 //! (`faults.<v>.task_failure`) is `upstream_transient` (Freepik, with no documented reason:
 //! `content_policy`). Money and credential refusals ([`refusals`]): a key short of balance, a
-//! key at its spend cap and a request without credentials, each with the class the vendor's
-//! own answer calls for (`insufficient_funds` / `quota_exhausted` / `auth`; KKIAI also in its
-//! gateway envelope), nothing created. `forbidden` is not produced by the simulator.
+//! key at its spend cap, a key the vendor denies access (simulator `KeyConfig::forbidden`: each
+//! vendor's documented 403) and a request without credentials, each with the class the
+//! vendor's own answer calls for (`insufficient_funds` / `quota_exhausted` / `forbidden` /
+//! `auth`; KKIAI also in its gateway envelope), nothing created; the denied key's queries are
+//! `forbidden` too.
 
 mod common;
 
@@ -646,7 +648,20 @@ async fn refusals(v: Vendor) {
     let prefix = if v == Vendor::Aivideoapi { "sk-" } else { "" };
     let poor_key = format!("{prefix}refusal-poor-{v}");
     let capped_key = format!("{prefix}refusal-capped-{v}");
+    let denied_key = format!("{prefix}refusal-denied-{v}");
+    // The vendor's documented access-denied answer: EvoLink 403 `model_access_denied`, Kling
+    // 403 1103, AI Video API 403 `ip_not_allowed`, HighwayAPI 403 `ACCESS_DENY`, Freepik 403.
+    let denied = (403, ErrorClass::Forbidden);
+    let denied_code = match v {
+        Vendor::Evolink => Some("model_access_denied"),
+        Vendor::Kkiai => Some("1103"),
+        Vendor::Aivideoapi => Some("ip_not_allowed"),
+        Vendor::Highwayapi => Some("ACCESS_DENY"),
+        // `{"message"}` only: the status decides.
+        Vendor::Freepik => None,
+    };
     let mut cfg = config();
+    let good_key = demo_key(&cfg, v);
     let keys = match v {
         Vendor::Evolink => &mut cfg.evolink.keys,
         Vendor::Kkiai => &mut cfg.kkiai.keys,
@@ -658,8 +673,11 @@ async fn refusals(v: Vendor) {
     poor.balance = 0.01;
     let mut capped = motionq_sim::KeyConfig::new(capped_key.clone()).alias("capped");
     capped.spend_cap_total = Some(0.01);
+    let mut denied_cfg = motionq_sim::KeyConfig::new(denied_key.clone()).alias("denied");
+    denied_cfg.forbidden = true;
     keys.push(poor);
     keys.push(capped);
+    keys.push(denied_cfg);
     let gateway = v == Vendor::Kkiai;
     let mut gateway_cfg = cfg.clone();
     gateway_cfg.kkiai.gateway_errors = true;
@@ -677,6 +695,7 @@ async fn refusals(v: Vendor) {
     for (alias, secret, kind, (status, class)) in [
         ("poor", &poor_key, "insufficient_balance", balance),
         ("capped", &capped_key, "spend_cap", cap),
+        ("denied", &denied_key, "forbidden", denied),
     ] {
         let before = creates(&sim, v);
         let e = client(&sim, v, SecretString::from(secret.clone()))
@@ -689,6 +708,9 @@ async fn refusals(v: Vendor) {
         );
         assert_eq!(e.class, class, "{v}: {kind}: {e}");
         assert_eq!(e.http_status, Some(status), "{v}: {kind}: {e}");
+        if kind == "forbidden" {
+            assert_eq!(e.code.as_deref(), denied_code, "{v}: {kind}: {e}");
+        }
         assert!(!e.may_have_created_task(), "{v}: {kind}: {e}");
         assert!(
             !e.message.contains(secret.as_str()),
@@ -705,6 +727,32 @@ async fn refusals(v: Vendor) {
             "{v}: {kind}: a create was accepted"
         );
     }
+
+    // The denied key's queries are refused the same way, even for a task that exists (made
+    // with the healthy key): the access check comes before the task lookup.
+    let made = client(&sim, v, good_key.clone())
+        .create(&job, &ctx("camp:job-for-denied-query:0", None))
+        .await
+        .unwrap_or_else(|e| panic!("{v}: create with the demo key: {e}"));
+    let e = client(&sim, v, SecretString::from(denied_key.clone()))
+        .query(&TaskRef {
+            task_id: made.task_id.clone(),
+            tier: Tier::Std,
+        })
+        .await
+        .unwrap_err();
+    println!(
+        "{v}: forbidden query → HTTP {:?} code {:?} → {:?}",
+        e.http_status, e.code, e.class
+    );
+    assert_eq!(e.class, ErrorClass::Forbidden, "{v}: forbidden query: {e}");
+    assert_eq!(e.http_status, Some(403), "{v}: forbidden query: {e}");
+    assert_eq!(e.code.as_deref(), denied_code, "{v}: forbidden query: {e}");
+    assert_eq!(
+        rejections(&sim, "denied", "forbidden"),
+        2,
+        "{v}: the simulator refused the denied key's create and query"
+    );
 
     // No credentials at all (an empty key: `Bearer ` / an empty API-key header): auth, also
     // where the vendor answers 403 (HighwayAPI `INVALID_API_KEY`) rather than 401.

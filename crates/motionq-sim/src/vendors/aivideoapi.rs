@@ -67,6 +67,13 @@ pub(crate) fn error(e: &ApiError) -> (StatusCode, Value) {
             "rate_limit_error",
             "Too many requests, please slow down".into(),
         ),
+        // The documented row, message included [SEED: vendor-docs error reference].
+        ApiError::Forbidden => (
+            403,
+            "ip_not_allowed",
+            "permission_error",
+            "Request IP not in the key's allowlist".into(),
+        ),
         ApiError::InsufficientBalance => (
             402,
             "insufficient_credits",

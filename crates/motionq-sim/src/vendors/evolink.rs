@@ -72,6 +72,14 @@ pub(crate) fn error(e: &ApiError) -> (StatusCode, Value) {
             "Too many concurrent tasks for this API key".into(),
             None,
         ),
+        // Code and type [FOUND: OpenAPI]; the message [INFERRED].
+        ApiError::Forbidden => (
+            403,
+            "model_access_denied",
+            "invalid_request_error",
+            "Your API key does not have access to this model".into(),
+            None,
+        ),
         // EvoLink has no separate spend-cap answer: running out is 402 [FOUND].
         ApiError::InsufficientBalance => (
             402,

@@ -68,6 +68,8 @@ pub(crate) fn error(e: &ApiError) -> (StatusCode, Value) {
             429,
             "Your credit limit has been reached. Please add credits.".into(),
         ),
+        // A 403 with the `{"message"}` body [FOUND]; the message [INFERRED].
+        ApiError::Forbidden => (403, "Forbidden".into()),
         ApiError::DuplicateExternalId => (400, "Duplicate request".into()),
         ApiError::ContentPolicy => (400, "The input was rejected by the content policy".into()),
         ApiError::Internal => (500, "Internal Server Error".into()),

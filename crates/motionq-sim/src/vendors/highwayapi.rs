@@ -27,6 +27,12 @@ pub(crate) fn error(e: &ApiError) -> (StatusCode, Value) {
         ApiError::RateLimited | ApiError::Concurrency => {
             (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded".into())
         }
+        // `ACCESS_DENY` [FOUND]; the body shape (as every error here) and message [INFERRED].
+        ApiError::Forbidden => (
+            403,
+            "ACCESS_DENY",
+            "access denied: account not verified for this model".into(),
+        ),
         // 403, not 402 [FOUND].
         ApiError::InsufficientBalance | ApiError::SpendCap(_) => {
             (403, "NOT_ENOUGH_BALANCE", "not enough balance".into())

@@ -36,6 +36,8 @@ pub(crate) fn error(e: &ApiError) -> (StatusCode, Value) {
         ApiError::RouteNotFound => (404, 1202, "resource not found".into()),
         ApiError::RateLimited => (429, 1302, "request too fast, please slow down".into()),
         ApiError::Concurrency => (429, 1303, "parallel task over resource pack limit".into()),
+        // Kling 1103 "no access to this API/model" [FOUND]; the message [INFERRED].
+        ApiError::Forbidden => (403, 1103, "no access to this API or model".into()),
         ApiError::InsufficientBalance => (
             429,
             1102,

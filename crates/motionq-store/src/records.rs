@@ -476,6 +476,46 @@ impl Store {
             .collect()
     }
 
+    /// A campaign's state and spec revision (`spec_rev`, bumped by every write of its spec;
+    /// empty for campaigns written before revisions existed): one `HMGET`, for hot paths that
+    /// cache the parsed spec by revision (see [`Store::campaign_spec`]).
+    pub async fn campaign_state(&self, campaign: &str) -> Result<(String, String), StoreError> {
+        let mut conn = self.conn.clone();
+        let (state, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.keys.meta(campaign))
+            .arg("state")
+            .arg("spec_rev")
+            .query_async(&mut conn)
+            .await?;
+        match state {
+            Some(state) => Ok((state, rev.unwrap_or_default())),
+            None => Err(StoreError::UnknownCampaign(campaign.to_string())),
+        }
+    }
+
+    /// A campaign's spec with the revision it was read at (`HMGET spec spec_rev`).
+    pub async fn campaign_spec(
+        &self,
+        campaign: &str,
+    ) -> Result<(CampaignSpec, String), StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.meta(campaign);
+        let (spec, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("spec")
+            .arg("spec_rev")
+            .query_async(&mut conn)
+            .await?;
+        let Some(spec) = spec else {
+            return Err(StoreError::UnknownCampaign(campaign.to_string()));
+        };
+        let spec = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt {
+            key,
+            message: format!("spec: {e}"),
+        })?;
+        Ok((spec, rev.unwrap_or_default()))
+    }
+
     /// A campaign with its counts.
     pub async fn campaign(&self, campaign: &str) -> Result<CampaignRecord, StoreError> {
         let mut conn = self.conn.clone();

@@ -198,6 +198,45 @@ async fn campaign_settings_change_is_refused() {
     assert!(err.contains("budget_usd: 1000.0 -> 5.0"), "{err}");
 }
 
+/// The submit and collect stages cache a campaign's parsed spec by `spec_rev`: every write of
+/// the spec must bump it, and the state must be read fresh.
+#[tokio::test]
+async fn spec_revision_moves_with_every_spec_write() {
+    let redis = RedisServer::start().await.unwrap();
+    let store = store_for(redis.url()).await;
+    assert!(matches!(
+        store.campaign_state("camp-a").await,
+        Err(motionq_store::StoreError::UnknownCampaign(_))
+    ));
+    enqueue(&store, &manifest(3, "dance"), EnqueueMode::Strict)
+        .await
+        .unwrap();
+    let (state, rev1) = store.campaign_state("camp-a").await.unwrap();
+    let (spec, rev) = store.campaign_spec("camp-a").await.unwrap();
+    assert_eq!(rev, rev1);
+    // `<ms>-<n>`: the time part keeps a re-created hash from reusing an old revision.
+    let (ms, n) = rev1.split_once('-').expect("spec_rev is <ms>-<n>");
+    assert!(ms.parse::<u64>().unwrap() > 1_700_000_000_000, "{rev1}");
+    assert_eq!(n, "1");
+    assert_eq!(spec.budget_usd, Some(1000.0));
+    assert_eq!(state, store.campaign("camp-a").await.unwrap().state);
+    // The same manifest again writes no spec: same revision.
+    enqueue(&store, &manifest(3, "dance"), EnqueueMode::Strict)
+        .await
+        .unwrap();
+    assert_eq!(store.campaign_state("camp-a").await.unwrap().1, rev1);
+    // A replaced spec is a new revision, and reads back as the new spec.
+    let changed = manifest(3, "dance").replace("\"budget_usd\":1000", "\"budget_usd\":5");
+    enqueue(&store, &changed, EnqueueMode::Replace)
+        .await
+        .unwrap();
+    let (_, rev2) = store.campaign_state("camp-a").await.unwrap();
+    assert_ne!(rev2, rev1, "a replaced spec must change spec_rev");
+    assert!(rev2.ends_with("-2"), "{rev2}");
+    let (spec, rev) = store.campaign_spec("camp-a").await.unwrap();
+    assert_eq!((spec.budget_usd, rev), (Some(5.0), rev2));
+}
+
 #[tokio::test]
 async fn transitions_are_atomic_with_counts_and_events() {
     let redis = RedisServer::start().await.unwrap();

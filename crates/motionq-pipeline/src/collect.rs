@@ -79,7 +79,7 @@ async fn run(p: &Pipeline, c: &str, j: &str, d: &Delivery) -> Result<(), BoxDynE
         return Err("no [storage] configured: cannot collect".into());
     };
     // Outputs go under the campaign's `output_prefix` (validated as safe relative segments).
-    let prefix = p.store.campaign(c).await?.spec.output_prefix;
+    let prefix = p.campaign_view(c).await?.spec.output_prefix.clone();
     let scoped;
     let collector = match prefix.as_deref() {
         Some(dir) if !dir.is_empty() => {

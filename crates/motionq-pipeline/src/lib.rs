@@ -87,7 +87,7 @@
 //! | `quota_exhausted`, `insufficient_funds`, `auth`, `forbidden` | back out; key parked (quota: until Retry-After or `quota_park`; others until an operator unparks); next key/vendor, else the job waits |
 //! | `upstream_transient` (answered) | back out; retried by the queue with full-jitter backoff (`[queue.retry]`, Retry-After is a floor); counts an attempt; after `max_attempts` / `max_total` → `failed` with the last error |
 //! | `invalid_request`, `content_policy`, `not_found` | back out; `failed` with class and message (never retried) |
-//! | possibly created (timeout, reset, malformed 2xx; KKIAI/Freepik also 5xx; a duplicate `external_task_id`) | reconcile at once (below) |
+//! | possibly created (timeout, reset, malformed 2xx; KKIAI/Freepik also 5xx; a duplicate `external_task_id`) | reconcile at once (below); when that proves nothing was created, back out and count the create as a failed attempt with its own error, exactly like `upstream_transient` (so a vendor stuck on 503 fails the job after `max_attempts` / `max_total`) |
 //!
 //! "Back out" = `submitting → admitted`, intent fields cleared, both reservations released,
 //! the slot released. A job being waited on keeps no slot and no money; a slot left by a run

@@ -164,6 +164,20 @@ pub struct Pipeline {
     pub(crate) crash_after_create: Option<f64>,
     pub(crate) callback_token: Option<String>,
     pub(crate) metrics: motionq_metrics::Metrics,
+    /// Parsed campaign specs by campaign, with the `spec_rev` they were read at.
+    pub(crate) specs: std::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (String, std::sync::Arc<motionq_core::validate::CampaignSpec>),
+        >,
+    >,
+}
+
+/// What the submit and collect stages read of a campaign per job.
+pub(crate) struct CampaignView {
+    /// `enqueuing`, `active`, `paused`, `cancelled`, ...
+    pub state: String,
+    pub spec: std::sync::Arc<motionq_core::validate::CampaignSpec>,
 }
 
 impl Pipeline {
@@ -350,6 +364,7 @@ impl Pipeline {
             crash_after_create,
             callback_token,
             metrics: motionq_metrics::Metrics::new(),
+            specs: Default::default(),
         })
     }
 
@@ -453,6 +468,36 @@ impl Pipeline {
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(n == 1)
+    }
+
+    /// The campaign's current state and its spec, for every job the submit and collect stages
+    /// handle. The state is read every time (pause and cancel act at once); the spec, which
+    /// changes only when a manifest is enqueued again with `replace`, is parsed once per
+    /// `spec_rev` and cached. One `HMGET` per call instead of two `HGETALL`s and a JSON parse.
+    pub(crate) async fn campaign_view(&self, c: &str) -> Result<CampaignView, PipelineError> {
+        let (state, rev) = self.store.campaign_state(c).await?;
+        let cached = self
+            .specs
+            .lock()
+            .expect("spec cache lock")
+            .get(c)
+            .filter(|(r, _)| *r == rev)
+            .map(|(_, s)| s.clone());
+        let spec = match cached {
+            Some(spec) => spec,
+            None => {
+                let (spec, rev) = self.store.campaign_spec(c).await?;
+                let spec = std::sync::Arc::new(spec);
+                let mut specs = self.specs.lock().expect("spec cache lock");
+                // Campaigns come and go; a worker handles few at a time.
+                if specs.len() > 1024 {
+                    specs.clear();
+                }
+                specs.insert(c.to_owned(), (rev, spec.clone()));
+                spec
+            }
+        };
+        Ok(CampaignView { state, spec })
     }
 
     /// Takes the per-job processing lock: two deliveries of one job never run a stage

@@ -10,7 +10,9 @@ use motionq_limits::{
 use motionq_metrics::LimitKind;
 use motionq_queue::runtime::{BoxDynError, DeferredError, RetryAfterError};
 use motionq_queue::Delivery;
-use motionq_store::{CampaignRecord, JobRecord, Transition};
+use motionq_store::{JobRecord, Transition};
+
+use crate::pipeline::CampaignView;
 use motionq_vendors::{CreateContext, FindOutcome, VendorError};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -108,7 +110,7 @@ async fn locked(p: &Pipeline, msg: &StageJob, d: &Delivery) -> Result<(), BoxDyn
         }
         _ => return Ok(()),
     }
-    let camp = p.store.campaign(c).await?;
+    let camp = p.campaign_view(c).await?;
     match camp.state.as_str() {
         "paused" => {
             p.transition(
@@ -151,7 +153,7 @@ enum KeyOutcome {
 async fn submit_fresh(
     p: &Pipeline,
     rec: &JobRecord,
-    camp: &CampaignRecord,
+    camp: &CampaignView,
     c: &str,
     d: &Delivery,
 ) -> Result<(), BoxDynError> {
@@ -235,7 +237,7 @@ async fn submit_fresh(
 /// this job already failed for the vendor's own reasons (`failed_vendors`, written by the poll
 /// stage) come last: failover moves the job to another allowed vendor, and a job allowed only
 /// one vendor still goes back to it.
-fn route(rec: &JobRecord, camp: &CampaignRecord, p: &Pipeline) -> Vec<Vendor> {
+fn route(rec: &JobRecord, camp: &CampaignView, p: &Pipeline) -> Vec<Vendor> {
     let order = motionq_core::pricing::route_order(
         &rec.vendors,
         rec.spec.tier,
@@ -318,7 +320,7 @@ pub(crate) async fn release_res(p: &Pipeline, id: &str) -> Result<(), PipelineEr
 async fn try_key(
     p: &Pipeline,
     rec: &JobRecord,
-    camp: &CampaignRecord,
+    camp: &CampaignView,
     c: &str,
     ids: &JobIds,
     vendor: Vendor,
@@ -711,7 +713,9 @@ async fn create_failed(
     if possibly_created(&e, recon) {
         tracing::warn!(error = %e, "create answer lost or ambiguous: reconciling before anything else");
         let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
-        reconcile_inner(p, &fresh, c, d).await?;
+        // If the vendor proves nothing was created, this create counts as a failed attempt
+        // with its own error (else a vendor stuck on 5xx would be retried forever).
+        reconcile_inner(p, &fresh, c, d, Some(e)).await?;
         return Ok(KeyOutcome::Done);
     }
     back_out(
@@ -743,52 +747,95 @@ async fn create_failed(
             Ok(KeyOutcome::Skip(format!("key parked: {e}")))
         }
         ErrorClass::UpstreamTransient => {
-            let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
-            if exhausted(p, &fresh, d) {
-                fail(
-                    p,
-                    &fresh,
-                    c,
-                    JobState::Admitted,
-                    e.class.as_str(),
-                    &e.to_string(),
-                )
-                .await?;
-                return Ok(KeyOutcome::Done);
-            }
-            if !fresh.fields.contains_key("first_error_at") {
-                p.touch(
-                    c,
-                    &rec.id,
-                    JobState::Admitted,
-                    None,
-                    &[("first_error_at", now_ms().to_string())],
-                )
-                .await?;
-            }
-            p.metrics.retry(
-                motionq_metrics::Stage::Submit,
-                e.class,
-                e.retry_after.unwrap_or_else(|| p.retry.ceiling(d.attempt)),
-            );
-            match e.retry_after {
-                Some(ra) => Err(RetryAfterError::new(e, ra).into()),
-                None => Err(e.into()),
-            }
+            counted_failure(p, rec, c, e, d).await?;
+            Ok(KeyOutcome::Done)
         }
         _ => {
             let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
-            fail(
-                p,
-                &fresh,
-                c,
-                JobState::Admitted,
-                e.class.as_str(),
-                &e.to_string(),
-            )
-            .await?;
+            fail_admitted(p, &fresh, c, &e).await?;
             Ok(KeyOutcome::Done)
         }
+    }
+}
+
+/// `admitted → failed` with the create's error class and message.
+async fn fail_admitted(
+    p: &Pipeline,
+    fresh: &JobRecord,
+    c: &str,
+    e: &VendorError,
+) -> Result<(), BoxDynError> {
+    fail(
+        p,
+        fresh,
+        c,
+        JobState::Admitted,
+        e.class.as_str(),
+        &e.to_string(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A failed create of a job now back in `admitted` (nothing was created) that counts as an
+/// attempt: `failed` with the error's class and message when the retry policy is used up
+/// (`max_attempts` runs or `max_total` since the first error), else an error for the queue to
+/// retry with backoff (Retry-After a floor). Always returns `Err` unless the job was failed.
+async fn counted_failure(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    e: VendorError,
+    d: &Delivery,
+) -> Result<(), BoxDynError> {
+    let fresh = p.store.job(c, &rec.id).await?.ok_or("job vanished")?;
+    if exhausted(p, &fresh, d) {
+        return fail_admitted(p, &fresh, c, &e).await;
+    }
+    if !fresh.fields.contains_key("first_error_at") {
+        p.touch(
+            c,
+            &rec.id,
+            JobState::Admitted,
+            None,
+            &[("first_error_at", now_ms().to_string())],
+        )
+        .await?;
+    }
+    p.metrics.retry(
+        motionq_metrics::Stage::Submit,
+        e.class,
+        e.retry_after.unwrap_or_else(|| p.retry.ceiling(d.attempt)),
+    );
+    match e.retry_after {
+        Some(ra) => Err(RetryAfterError::new(e, ra).into()),
+        None => Err(e.into()),
+    }
+}
+
+/// The reconciliation found that the create did not take effect and backed the job out:
+/// after a failed create answer (`failed_create`) that create counts as a failed attempt
+/// ([`counted_failure`]); after a crash (no answer seen) the job is submitted again without
+/// counting one.
+async fn not_created(
+    p: &Pipeline,
+    rec: &JobRecord,
+    c: &str,
+    d: &Delivery,
+    failed_create: Option<VendorError>,
+) -> Result<(), BoxDynError> {
+    match failed_create {
+        Some(e) => counted_failure(p, rec, c, e, d).await,
+        None => Err(wait("create did not take effect: submitting again")),
+    }
+}
+
+/// `last_error` of a job backed out because the vendor has no task: what showed it, and the
+/// create's own error when one was answered.
+fn absent_after(what: &str, failed_create: Option<&VendorError>) -> String {
+    match failed_create {
+        Some(e) => format!("{what}; the create failed: {e}"),
+        None => what.to_string(),
     }
 }
 
@@ -849,16 +896,18 @@ async fn reconcile(
     c: &str,
     d: &Delivery,
 ) -> Result<(), BoxDynError> {
-    reconcile_inner(p, rec, c, d).await
+    reconcile_inner(p, rec, c, d, None).await
 }
 
 /// A job in `submitting`: the create call may have reached the vendor. Find out before
-/// anything is sent again.
+/// anything is sent again. `failed_create`: the create's own error when this run saw the
+/// create answered with a possibly-created error (see [`not_created`]).
 async fn reconcile_inner(
     p: &Pipeline,
     rec: &JobRecord,
     c: &str,
-    _d: &Delivery,
+    d: &Delivery,
+    failed_create: Option<VendorError>,
 ) -> Result<(), BoxDynError> {
     let f = |k: &str| rec.fields.get(k).cloned().unwrap_or_default();
     let vendor: Vendor = f("vendor")
@@ -942,10 +991,13 @@ async fn reconcile_inner(
                     &ids,
                     campaign_res,
                     false,
-                    Some("vendor has no task with our external_task_id".into()),
+                    Some(absent_after(
+                        "vendor has no task with our external_task_id",
+                        failed_create.as_ref(),
+                    )),
                 )
                 .await?;
-                Err(wait("create did not take effect: submitting again"))
+                not_created(p, rec, c, d, failed_create).await
             }
             Ok(_) => {
                 unreconcilable(
@@ -1018,10 +1070,13 @@ async fn reconcile_inner(
                         &ids,
                         campaign_res,
                         true,
-                        Some("no unrecorded task in the vendor's list".into()),
+                        Some(absent_after(
+                            "no unrecorded task in the vendor's list",
+                            failed_create.as_ref(),
+                        )),
                     )
                     .await?;
-                    Err(wait("create did not take effect: submitting again"))
+                    not_created(p, rec, c, d, failed_create).await
                 }
                 1 => {
                     adopt(

@@ -276,6 +276,37 @@ fn injected(env: &Env, vendor: &str, kind: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `motionq retry` of the campaign's jobs that failed `upstream_transient`: how many went back.
+async fn retry_transient_failures(env: &Env, campaign: &str) -> u64 {
+    let filter = motionq_pipeline::RetryFilter {
+        states: vec![JobState::Failed],
+        error_classes: vec!["upstream_transient".into()],
+        job: None,
+    };
+    motionq_pipeline::retry_jobs(&env.store, campaign, &filter)
+        .await
+        .unwrap()
+}
+
+/// The job failed after exactly `max` counted creates (`calls` reached the vendor), with the
+/// vendor's own 503 as its error.
+fn assert_exhausted_by_503(
+    rec: &motionq_store::JobRecord,
+    calls: u64,
+    max: u64,
+    vendor_message: &str,
+) {
+    assert_eq!(rec.state, JobState::Failed, "{:?}", rec.fields);
+    assert_eq!(calls, max, "one create per counted run, max_attempts runs");
+    assert_eq!(rec.fields["attempts"], max.to_string());
+    assert_eq!(rec.fields["error_class"], "upstream_transient");
+    let msg = &rec.fields["error_message"];
+    assert!(
+        msg.contains("503") && msg.contains(vendor_message),
+        "the vendor's own 503 recorded: {msg}"
+    );
+}
+
 /// A create that keeps failing transiently (EvoLink answers every create with its 503, an
 /// answered refusal) is retried by the queue up to `max_attempts` runs, then `failed` with the
 /// last error's class and message; `retry_jobs` (`motionq retry`) puts it back. The second
@@ -309,32 +340,17 @@ async fn exhausted_create_retries_fail_with_the_last_error_and_stay_retryable() 
         rec.fields.get("error_class"),
         rec.fields.get("error_message")
     );
-    assert_eq!(rec.state, JobState::Failed, "{:?}", rec.fields);
-    assert_eq!(rec.fields["error_class"], "upstream_transient");
-    let msg = &rec.fields["error_message"];
-    assert!(
-        msg.contains("503") && msg.contains("Service temporarily unavailable"),
-        "the vendor's own 503 recorded: {msg}"
-    );
-    assert_eq!(
-        calls, MAX_ATTEMPTS,
-        "one create per counted run, max_attempts runs"
-    );
-    assert_eq!(rec.fields["attempts"], MAX_ATTEMPTS.to_string());
+    assert_exhausted_by_503(&rec, calls, MAX_ATTEMPTS, "Service temporarily unavailable");
 
     // Round 2: `motionq retry`, now every create answers 500.
     env.sim
         .set_faults(create_faults(ev, |f| f.error_500 = 1.0))
         .unwrap();
-    let filter = motionq_pipeline::RetryFilter {
-        states: vec![JobState::Failed],
-        error_classes: vec!["upstream_transient".into()],
-        job: None,
-    };
-    let requeued = motionq_pipeline::retry_jobs(&env.store, &campaign, &filter)
-        .await
-        .unwrap();
-    assert_eq!(requeued, 1, "the exhausted job is retryable by command");
+    assert_eq!(
+        retry_transient_failures(&env, &campaign).await,
+        1,
+        "the exhausted job is retryable by command"
+    );
     let rec = env.store.job(&campaign, "j00000").await.unwrap().unwrap();
     assert_eq!(rec.state, JobState::Queued);
     assert!(
@@ -364,12 +380,7 @@ async fn exhausted_create_retries_fail_with_the_last_error_and_stay_retryable() 
 
     // Round 3: healthy vendor.
     env.sim.set_faults(motionq_sim::Faults::default()).unwrap();
-    assert_eq!(
-        motionq_pipeline::retry_jobs(&env.store, &campaign, &filter)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(retry_transient_failures(&env, &campaign).await, 1);
     let c = wait_for(&env, &campaign, Duration::from_secs(90), |c| {
         n(c, "stored") == 1
     })
@@ -465,4 +476,108 @@ async fn a_vendor_task_failure_reroutes_the_job_to_the_other_vendor() {
             rec.fields["last_error"]
         );
     }
+}
+
+/// KKIAI and Freepik: a 5xx answer to a create is "possibly created", so it is reconciled
+/// (KKIAI by `external_task_id`, Freepik by its task list) before anything else. When the
+/// reconciliation proves nothing was created, that create still counts as a failed attempt
+/// with its own error: a vendor stuck on 503 fails the job after `max_attempts` creates with
+/// the 503 (class `upstream_transient`), never an endless loop of deferred waits; `retry_jobs`
+/// puts it back, and with the vendor healthy it is stored with exactly one accepted create.
+async fn reconciled_503s_exhaust_the_retries(vendor: motionq_sim::Vendor, vendor_message: &str) {
+    const MAX_ATTEMPTS: u64 = 3;
+    let name = vendor.as_str();
+    let mut env = start(sim_config(0.002)).await;
+    env.cfg.queue = toml::from_str(&format!(
+        "claim_min_idle_ms = 4000\nclaim_interval_ms = 1000\nrefresh_interval_ms = 1000\npromote_interval_ms = 50\ndefer_delay_ms = 300\n[retry]\nbase = 100\ncap = 500\nmax_attempts = {MAX_ATTEMPTS}\nmax_total = 600000\n"
+    ))
+    .unwrap();
+    env.sim
+        .set_faults(create_faults(vendor, |f| f.error_503 = 1.0))
+        .unwrap();
+    let campaign = enqueue(&env, &manifest(&format!("recon-{name}"), &[name], 1, "")).await;
+    let (stop, worker) = spawn_worker(&env, fast_options());
+
+    // Round 1: 503 on every create. Stops at the failure, or as soon as more creates than the
+    // policy allows reached the vendor (the endless retry this test guards against); the
+    // deadline only ends a stuck run.
+    let start_at = std::time::Instant::now();
+    let c = loop {
+        let c = counts(&env, &campaign).await;
+        if n(&c, "failed") == 1
+            || injected(&env, name, "error_503") > MAX_ATTEMPTS + 2
+            || start_at.elapsed() > Duration::from_secs(90)
+        {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // A wrongly continued retry would reach the simulator within this pause.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rec = env.store.job(&campaign, "j00000").await.unwrap().unwrap();
+    let calls = injected(&env, name, "error_503");
+    let accepted = |env: &Env| -> usize {
+        env.sim.ledger().vendors[name]
+            .keys
+            .values()
+            .map(|k| k.creates.len())
+            .sum()
+    };
+    println!(
+        "{name} round 1 (503s): {c:?}; {calls} create calls answered 503; accepted creates {}; attempts {:?}; error {:?}: {:?}; last_error {:?}",
+        accepted(&env),
+        rec.fields.get("attempts"),
+        rec.fields.get("error_class"),
+        rec.fields.get("error_message"),
+        rec.fields.get("last_error"),
+    );
+    assert_exhausted_by_503(&rec, calls, MAX_ATTEMPTS, vendor_message);
+    assert_eq!(
+        accepted(&env),
+        0,
+        "the vendor accepted (and charged) nothing"
+    );
+
+    // Round 2: healthy vendor, `motionq retry`.
+    env.sim.set_faults(motionq_sim::Faults::default()).unwrap();
+    assert_eq!(
+        retry_transient_failures(&env, &campaign).await,
+        1,
+        "the exhausted job is retryable by command"
+    );
+    let c = wait_for(&env, &campaign, Duration::from_secs(90), |c| {
+        n(c, "stored") == 1
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    let rec = env.store.job(&campaign, "j00000").await.unwrap().unwrap();
+    println!(
+        "{name} round 2 (healthy): {c:?}; accepted creates {}; 503s in all {}; gen {:?}",
+        accepted(&env),
+        injected(&env, name, "error_503"),
+        rec.fields.get("gen")
+    );
+    assert_eq!(n(&c, "stored"), 1, "{c:?}");
+    assert_eq!(rec.fields["gen"], "1");
+    assert_eq!(accepted(&env), 1, "exactly one accepted (paid) create");
+    assert_eq!(injected(&env, name, "error_503"), MAX_ATTEMPTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkiai_reconciled_503s_fail_after_max_attempts_and_stay_retryable() {
+    reconciled_503s_exhaust_the_retries(
+        motionq_sim::Vendor::Kkiai,
+        "service unavailable, under maintenance",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freepik_reconciled_503s_fail_after_max_attempts_and_stay_retryable() {
+    reconciled_503s_exhaust_the_retries(
+        motionq_sim::Vendor::Freepik,
+        "Service Unavailable. Please try again later.",
+    )
+    .await;
 }

@@ -250,7 +250,7 @@ impl Pipeline {
                     {
                         match state.as_deref() {
                             Some("submitted") => self.push_poll(&c, &j, Duration::ZERO).await?,
-                            Some("completed") => self.push_collect(&c, &j).await?,
+                            Some("completed") => self.push_collect(&c, &j, None).await?,
                             _ => self.push_submit(&c, &j).await?,
                         }
                         tracing::info!(campaign = %c, job = %j, state = ?state, "sweep: re-pushed a stale job");

@@ -723,25 +723,30 @@ impl Pipeline {
         collect_backlog_key(&self.prefix)
     }
 
-    /// Puts a completed job on the collect backlog, scored by its output link's expiry
-    /// (`output_expires_at` of its record; unknown = now, i.e. as urgent as it gets).
+    /// Puts a completed job on the collect backlog, scored by its output link's expiry:
+    /// `expires_ms` when the caller has just recorded it (saves a round trip per job), else
+    /// `output_expires_at` of its record; unknown = now, i.e. as urgent as it gets.
     /// Idempotent: a job is on the backlog once.
     pub(crate) async fn push_collect(
         &self,
         campaign: &str,
         job: &str,
+        expires_ms: Option<u64>,
     ) -> Result<(), PipelineError> {
         let m = StageJob {
             campaign: campaign.into(),
             job: job.into(),
         };
         let mut conn = self.conn.clone();
-        let expires: Option<u64> = redis::cmd("HGET")
-            .arg(self.store.keys().job(campaign, job))
-            .arg("output_expires_at")
-            .query_async::<Option<String>>(&mut conn)
-            .await?
-            .and_then(|v| v.parse().ok());
+        let expires = match expires_ms {
+            Some(ms) => Some(ms),
+            None => redis::cmd("HGET")
+                .arg(self.store.keys().job(campaign, job))
+                .arg("output_expires_at")
+                .query_async::<Option<String>>(&mut conn)
+                .await?
+                .and_then(|v| v.parse().ok()),
+        };
         let member = serde_json::to_string(&m).expect("StageJob serialises");
         let _: i64 = redis::cmd("ZADD")
             .arg(self.collect_due_key())

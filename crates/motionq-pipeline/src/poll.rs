@@ -40,7 +40,7 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
                 // happened between the transition and the push); anything else is done here.
                 if let Some(rec) = p.store.job(c, j).await? {
                     if rec.state == JobState::Completed {
-                        p.push_collect(c, j).await?;
+                        p.push_collect(c, j, None).await?;
                     }
                 }
                 return Ok(());
@@ -294,7 +294,7 @@ async fn completed(
         .await?;
     if matches!(moved, motionq_store::Transition::Moved(_)) {
         tracing::info!(billed_seconds = secs, "completed");
-        p.push_collect(c, &rec.id).await?;
+        p.push_collect(c, &rec.id, Some(expires_ms)).await?;
     }
     Ok(())
 }

@@ -105,7 +105,7 @@ async fn locked(p: &Pipeline, msg: &StageJob, d: &Delivery) -> Result<(), BoxDyn
             return Ok(());
         }
         JobState::Completed => {
-            p.push_collect(c, j).await?;
+            p.push_collect(c, j, None).await?;
             return Ok(());
         }
         _ => return Ok(()),

@@ -199,19 +199,21 @@
 //! 500) streams a generated 500 MB output from a loopback HTTP server into a local directory
 //! and into an S3-compatible server (s3s-fs), both servers in a child process so that the
 //! peak RSS growth (VmHWM, reset before each run) is the collector's own. Default options
-//! (8 MiB parts, 2 in flight). One run on the 2-core development machine, shared with other
-//! builds (load average ≈ 12):
+//! (8 MiB parts, 2 in flight). Run 2026-12-05 on the 2-core development machine, load
+//! average 1.8 (the 2026-11-23 run at load ≈ 12 gave 299 MB/s local, 70 MB/s S3, 21–23 MB):
 //!
 //! | target | seconds | MB/s | peak RSS growth |
 //! |---|---|---|---|
-//! | local directory | 1.67 | 299 | 20.6 MB |
-//! | S3 (s3s-fs) | 7.19 | 70 | 22.6 MB |
-//! | `curl -o /dev/null` | 0.20 | 2490 | – |
-//! | `curl -o <file>` (same disk) | 1.90 | 263 | – |
+//! | local directory | 0.56 | 893 | 16.9 MB |
+//! | S3 (s3s-fs) | 3.28 | 153 | 20.5 MB |
+//! | `curl -o /dev/null` | 0.14 | 3675 | – |
+//! | `curl -o <file>` (same disk) | 0.36 | 1388 | – |
 //!
-//! Against `curl -o /dev/null` the ratios are 0.12 (local) and 0.03 (S3): curl only discards
-//! bytes, while a collect also hashes, checks and writes them. Against `curl -o <file>` on the
-//! same disk the local collect runs at 1.14×; the S3 figure is bounded by the s3s-fs server
+//! Against `curl -o /dev/null` the ratios are 0.24 (local) and 0.04 (S3): curl only discards
+//! bytes, while a collect also hashes (sha256, plus an announced digest when the vendor sends
+//! one), checks and writes them. Against `curl -o <file>` on the same disk the local collect
+//! runs at 0.64× (1.14× in the 2026-11-23 run under heavy load); the S3 figure is bounded by
+//! the s3s-fs server
 //! (it hashes every part and concatenates the parts on completion). Memory growth stays near
 //! `part_size × (max_concurrent_parts + 1)` = 24 MiB, whatever the output size.
 

@@ -10,7 +10,7 @@ use motionq_queue::Delivery;
 use motionq_store::JobRecord;
 use tracing::Instrument;
 
-use crate::pipeline::{now_ms, Pipeline, StageJob};
+use crate::pipeline::{now_ms, LockedJob, Pipeline, StageJob};
 use crate::submit::fail;
 use crate::PipelineError;
 
@@ -44,7 +44,7 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
     let span = tracing::info_span!("collect", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt);
     async {
         let (c, j) = (&msg.campaign, &msg.job);
-        let Some(token) = p.lock_job(c, j).await? else {
+        let Some(lj) = p.lock_job(c, j).await? else {
             return Err(
                 motionq_queue::runtime::DeferredError::new(crate::submit::Waiting(
                     "another worker holds this job".into(),
@@ -52,7 +52,8 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
                 .into(),
             );
         };
-        let r = run(p, c, j, &d).await;
+        let token = lj.token.clone();
+        let r = run(p, c, j, lj, &d).await;
         p.unlock_job(c, j, &token).await;
         r
     }
@@ -60,8 +61,14 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
     .await
 }
 
-async fn run(p: &Pipeline, c: &str, j: &str, d: &Delivery) -> Result<(), BoxDynError> {
-    let Some(rec) = p.store.job(c, j).await? else {
+async fn run(
+    p: &Pipeline,
+    c: &str,
+    j: &str,
+    lj: LockedJob,
+    d: &Delivery,
+) -> Result<(), BoxDynError> {
+    let Some(rec) = lj.rec else {
         return Ok(());
     };
     if rec.state != JobState::Completed {
@@ -79,7 +86,12 @@ async fn run(p: &Pipeline, c: &str, j: &str, d: &Delivery) -> Result<(), BoxDynE
         return Err("no [storage] configured: cannot collect".into());
     };
     // Outputs go under the campaign's `output_prefix` (validated as safe relative segments).
-    let prefix = p.campaign_view(c).await?.spec.output_prefix.clone();
+    let prefix = p
+        .campaign_view(c, lj.campaign_state, lj.spec_rev)
+        .await?
+        .spec
+        .output_prefix
+        .clone();
     let scoped;
     let collector = match prefix.as_deref() {
         Some(dir) if !dir.is_empty() => {

@@ -173,6 +173,25 @@ pub struct Pipeline {
     >,
 }
 
+/// The `take_read` reply of `lock.lua`: taken (0/1), the job's hash, (campaign state, spec_rev).
+type TakeRead = (
+    i64,
+    std::collections::BTreeMap<String, String>,
+    (Option<String>, Option<String>),
+);
+
+/// A job whose processing lock this worker holds, with what was read under the lock.
+pub(crate) struct LockedJob {
+    /// Releases the lock ([`Pipeline::unlock_job`]).
+    pub token: String,
+    /// The job's record; `None` when the job does not exist (any more).
+    pub rec: Option<motionq_store::JobRecord>,
+    /// The campaign's `state` (`None`: no such campaign) and `spec_rev`, for
+    /// [`Pipeline::campaign_view`].
+    pub campaign_state: Option<String>,
+    pub spec_rev: Option<String>,
+}
+
 /// What the submit and collect stages read of a campaign per job.
 pub(crate) struct CampaignView {
     /// `enqueuing`, `active`, `paused`, `cancelled`, ...
@@ -471,11 +490,20 @@ impl Pipeline {
     }
 
     /// The campaign's current state and its spec, for every job the submit and collect stages
-    /// handle. The state is read every time (pause and cancel act at once); the spec, which
-    /// changes only when a manifest is enqueued again with `replace`, is parsed once per
-    /// `spec_rev` and cached. One `HMGET` per call instead of two `HGETALL`s and a JSON parse.
-    pub(crate) async fn campaign_view(&self, c: &str) -> Result<CampaignView, PipelineError> {
-        let (state, rev) = self.store.campaign_state(c).await?;
+    /// handle, from the `state` and `spec_rev` that [`lock_job`](Self::lock_job) read with the
+    /// job (`None` state: no such campaign). The state is read for every job (pause and cancel
+    /// act at once); the spec, which changes only when a manifest is enqueued again with
+    /// `replace`, is parsed once per `spec_rev` and cached.
+    pub(crate) async fn campaign_view(
+        &self,
+        c: &str,
+        state: Option<String>,
+        rev: Option<String>,
+    ) -> Result<CampaignView, PipelineError> {
+        let Some(state) = state else {
+            return Err(motionq_store::StoreError::UnknownCampaign(c.to_string()).into());
+        };
+        let rev = rev.unwrap_or_default();
         let cached = self
             .specs
             .lock()
@@ -501,18 +529,34 @@ impl Pipeline {
     }
 
     /// Takes the per-job processing lock: two deliveries of one job never run a stage
-    /// concurrently (the queue is at-least-once). Returns the token to release with.
+    /// concurrently (the queue is at-least-once). `None` when another worker holds it. With the
+    /// lock come, in the same round trip, the job's record and its campaign's state and spec
+    /// revision (see [`LockedJob`]), read under the lock.
     pub(crate) async fn lock_job(
         &self,
         campaign: &str,
         job: &str,
-    ) -> Result<Option<String>, PipelineError> {
+    ) -> Result<Option<LockedJob>, PipelineError> {
         let token = format!("{}-{}", std::process::id(), rand::random::<u64>());
-        let key = self.campaign_key(campaign, &format!("lock:{job}"));
-        Ok(self
-            .lock(&key, &token, self.opts.job_lock_ttl, "take")
-            .await?
-            .then_some(token))
+        let keys = self.store.keys();
+        let (taken, fields, (state, rev)): TakeRead = LOCK
+            .key(self.campaign_key(campaign, &format!("lock:{job}")))
+            .key(keys.job(campaign, job))
+            .key(keys.meta(campaign))
+            .arg(&token)
+            .arg(self.opts.job_lock_ttl.as_millis().max(1) as u64)
+            .arg("take_read")
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        if taken != 1 {
+            return Ok(None);
+        }
+        Ok(Some(LockedJob {
+            rec: self.store.job_from_fields(campaign, job, fields)?,
+            campaign_state: state,
+            spec_rev: rev,
+            token,
+        }))
     }
 
     pub(crate) async fn unlock_job(&self, campaign: &str, job: &str, token: &str) {
@@ -904,6 +948,91 @@ mod tests {
             JobIds::new("c", "ab", 0).holder,
             JobIds::new("ca", "b", 0).holder
         );
+    }
+
+    /// `lock.lua` `take_read` against a real redis-server: the reply parses as [`TakeRead`] in
+    /// every case (taken with a job and campaign, held by another holder, no job or campaign),
+    /// and release never frees another holder's lock.
+    #[tokio::test]
+    async fn lock_take_read_returns_the_job_and_campaign_under_the_lock() {
+        let redis = motionq_testkit::RedisServer::start().await.unwrap();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let (lock, job, meta) = ("p:{c:x}:lock:j1", "p:{c:x}:job:j1", "p:{c:x}:meta");
+        let _: () = redis::cmd("HSET")
+            .arg(job)
+            .arg("state")
+            .arg("admitted")
+            .arg("attempts")
+            .arg("2")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg(meta)
+            .arg("state")
+            .arg("active")
+            .arg("spec_rev")
+            .arg("17-3")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let take = |holder: &'static str, keys: [&'static str; 3]| {
+            let mut conn = conn.clone();
+            async move {
+                let r: TakeRead = LOCK
+                    .key(keys[0])
+                    .key(keys[1])
+                    .key(keys[2])
+                    .arg(holder)
+                    .arg(60_000)
+                    .arg("take_read")
+                    .invoke_async(&mut conn)
+                    .await
+                    .unwrap();
+                r
+            }
+        };
+        let (taken, fields, camp) = take("a", [lock, job, meta]).await;
+        assert_eq!(taken, 1);
+        assert_eq!(fields.get("state").map(String::as_str), Some("admitted"));
+        assert_eq!(fields.get("attempts").map(String::as_str), Some("2"));
+        assert_eq!(camp, (Some("active".into()), Some("17-3".into())));
+
+        // Another holder gets nothing, and the reply still parses.
+        let (taken, fields, camp) = take("b", [lock, job, meta]).await;
+        assert_eq!(taken, 0);
+        assert!(fields.is_empty());
+        assert_eq!(camp, (None, None));
+        // The holder itself renews.
+        assert_eq!(take("a", [lock, job, meta]).await.0, 1);
+
+        // Release by a stranger keeps the lock; by its holder frees it for the next one.
+        let release = |holder: &'static str| {
+            let mut conn = conn.clone();
+            async move {
+                let n: i64 = LOCK
+                    .key(lock)
+                    .arg(holder)
+                    .arg(1)
+                    .arg("release")
+                    .invoke_async(&mut conn)
+                    .await
+                    .unwrap();
+                n
+            }
+        };
+        assert_eq!(release("b").await, 0);
+        assert_eq!(take("b", [lock, job, meta]).await.0, 0);
+        assert_eq!(release("a").await, 1);
+        assert_eq!(take("b", [lock, job, meta]).await.0, 1);
+
+        // No such job or campaign: taken, empty record, no campaign state.
+        let (taken, fields, camp) =
+            take("c", ["p:{c:y}:lock:j9", "p:{c:y}:job:j9", "p:{c:y}:meta"]).await;
+        assert_eq!(taken, 1);
+        assert!(fields.is_empty());
+        assert_eq!(camp, (None, None));
     }
 
     #[test]

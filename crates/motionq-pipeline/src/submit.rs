@@ -12,7 +12,7 @@ use motionq_queue::runtime::{BoxDynError, DeferredError, RetryAfterError};
 use motionq_queue::Delivery;
 use motionq_store::{JobRecord, Transition};
 
-use crate::pipeline::CampaignView;
+use crate::pipeline::{CampaignView, LockedJob};
 use motionq_vendors::{CreateContext, FindOutcome, VendorError};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -72,10 +72,11 @@ pub fn campaign_budget_id(c: &str) -> String {
 pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("submit", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt, vendor = tracing::field::Empty, key = tracing::field::Empty);
     async {
-        let Some(token) = p.lock_job(&msg.campaign, &msg.job).await? else {
+        let Some(lj) = p.lock_job(&msg.campaign, &msg.job).await? else {
             return Err(wait("another worker holds this job"));
         };
-        let r = locked(p, &msg, &d).await;
+        let token = lj.token.clone();
+        let r = locked(p, &msg, lj, &d).await;
         p.unlock_job(&msg.campaign, &msg.job, &token).await;
         if let Err(e) = &r {
             if e.downcast_ref::<DeferredError>().is_none() {
@@ -88,9 +89,14 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
     .await
 }
 
-async fn locked(p: &Pipeline, msg: &StageJob, d: &Delivery) -> Result<(), BoxDynError> {
+async fn locked(
+    p: &Pipeline,
+    msg: &StageJob,
+    lj: LockedJob,
+    d: &Delivery,
+) -> Result<(), BoxDynError> {
     let (c, j) = (&msg.campaign, &msg.job);
-    let Some(rec) = p.store.job(c, j).await? else {
+    let Some(rec) = lj.rec else {
         return Ok(());
     };
     p.touch(c, j, rec.state, None, &[("seen_at", now_ms().to_string())])
@@ -110,7 +116,7 @@ async fn locked(p: &Pipeline, msg: &StageJob, d: &Delivery) -> Result<(), BoxDyn
         }
         _ => return Ok(()),
     }
-    let camp = p.campaign_view(c).await?;
+    let camp = p.campaign_view(c, lj.campaign_state, lj.spec_rev).await?;
     match camp.state.as_str() {
         "paused" => {
             p.transition(

@@ -450,6 +450,20 @@ impl Store {
         parse_job(&key, map).map(Some)
     }
 
+    /// A job's record from its hash's fields read elsewhere (e.g. by a script that reads the
+    /// record together with other keys of its campaign); `None` for an empty hash (no job).
+    pub fn job_from_fields(
+        &self,
+        campaign: &str,
+        job: &str,
+        fields: BTreeMap<String, String>,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_job(&self.keys.job(campaign, job), fields).map(Some)
+    }
+
     /// Jobs of a campaign in manifest order, `start..start+count` (for reports, paged).
     pub async fn jobs_page(
         &self,

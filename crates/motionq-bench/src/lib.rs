@@ -61,36 +61,40 @@
 //!
 //! ## Figures (last run)
 //!
-//! **queue** run 2026-12-05 ~08:00 UTC, `cargo run --release -p motionq-bench -- queue` (the
-//! release binary run directly, twice) on the project's 2-core machine, load average 1.3–1.4,
+//! **queue** run 2026-12-05 ~08:15 UTC, `cargo run --release -p motionq-bench -- queue` (the
+//! release binary run directly, twice) on the project's 2-core machine, load average 1.5–1.6,
 //! redis-server 7.0.15 (Debian), Node 20.20.2, BullMQ 5.81.5, apalis-redis 1.0.0; 3,000 jobs
 //! per side, concurrency 64 (first run; the second in brackets):
 //!
 //! | side | seconds | jobs/s | Redis cmds/job | worker CPU ms/job | Redis CPU ms/job |
 //! |---|---|---|---|---|---|
-//! | motionq, full lifecycle | 4.71 (4.89) | **636** (613) | 203.1 | 1.66 (1.78) | 0.69 (0.65) |
-//! | apalis-redis 1.0.0, no-op | 0.13 (0.12) | 23,489 (24,710) | 8.1 | 0.011 | 0.032 |
-//! | BullMQ, no-op | 0.58 (0.57) | 5,184 (5,220) | 32.2 | 0.213 | 0.090 |
+//! | motionq, full lifecycle | 4.62 (4.82) | **649** (623) | 203.0 | 1.19 (1.74) | 0.76 (0.67) |
+//! | apalis-redis 1.0.0, no-op | 0.12 (0.13) | 25,429 (22,325) | 8.1 | 0.011 | 0.029 |
+//! | BullMQ, no-op | 0.67 (0.57) | 4,484 (5,224) | 32.2 | 0.258 | 0.102 |
 //!
-//! Ratios motionq / apalis-redis: jobs/s 0.027 (0.025), commands/job 25.0×, CPU/job 147×
-//! (117×); motionq / BullMQ: jobs/s 0.123 (0.118), commands/job 6.3×, CPU/job 7.8× (8.3×).
-//! Of motionq's 4.71 s, parse + validate took 0.03 s and `Store::enqueue` 0.07 s; worker peak
-//! RSS 21 MiB. The 2026-11-23 run (load 3–4) gave 470 jobs/s at 1.43 ms worker CPU/job and
-//! ratio 0.140 to BullMQ: absolute jobs/s moves with the machine's load more than with the
-//! changes below, which is why the ratios are printed.
+//! Ratios motionq / apalis-redis: jobs/s 0.026 (0.028), commands/job 25.0×, CPU/job 110×
+//! (173×); motionq / BullMQ: jobs/s 0.145 (0.119), commands/job 6.3×, CPU/job 4.6× (8.1×).
+//! Of motionq's 4.62 s, parse + validate took 0.04 s and `Store::enqueue` 0.08 s; worker peak
+//! RSS 20 MiB. The round trips per job fell over this session's changes (MONITOR: 48.1–48.5
+//! with the campaign spec cache, 47.2–47.4 once the poll stage passed the link expiry on,
+//! 43.6 with the job record and campaign state read inside the lock script) while jobs/s
+//! stayed within run-to-run noise (613–684 across six runs): round trips are no longer what
+//! bounds this benchmark, CPU is (below). The 2026-11-23 run (load 3–4) gave 470 jobs/s,
+//! 1.43 ms worker CPU/job, ratio 0.140 to BullMQ: absolute jobs/s moves with the machine's
+//! load, which is why the ratios are printed.
 //!
 //! **Below the target of 1,000 lifecycles/s.** Where the time goes (MONITOR profile of
-//! 200 more jobs; `INFO commandstats`): per job the worker sends **47.2 client commands**
-//! (round trips at most; the MULTI block and pipelines share some) and Redis runs **159 more
-//! inside 29 script calls**; Redis spends 0.69 ms CPU per job, 0.54 ms of it in `EVALSHA`.
-//! The worker spends 1.7 ms CPU per job; `perf record -g` of the worker over 20 s of a
-//! 15,000-job run shows no single hot spot: ~37 % in system calls (socket reads and writes of
-//! the ~47 Redis round trips and the simulator's HTTP, `openat`/`rename` of the two objects
-//! stored per job ~7 %), ~15 % in thread switches and wake-ups, the Redis client's reply
-//! parsing ~7 %, malloc/free ~10 %, the collect stage ~20 % in all. CPU per job (worker 1.7 +
-//! Redis 0.7 + the simulator's HTTP in the bench process) is ~2.4+ ms on a 2-core box, so the
-//! ceiling is ~830 jobs/s even with nothing else running; concurrency is not the limit (64
-//! per stage). Per job, by source:
+//! 200 more jobs; `INFO commandstats`): per job the worker sends **43.6 client commands**
+//! (round trips at most; the MULTI block and pipelines share some) and Redis runs **164 more
+//! inside 29 script calls**; Redis spends 0.67–0.76 ms CPU per job, 0.58 ms of it in
+//! `EVALSHA`. The worker spends 1.2–1.7 ms CPU per job; `perf record -g` of the worker over
+//! 20 s of a 15,000-job run (before the lock change) shows no single hot spot: ~37 % in system
+//! calls (socket reads and writes of the Redis round trips and the simulator's HTTP,
+//! `openat`/`rename` of the two objects stored per job ~7 %), ~15 % in thread switches and
+//! wake-ups, the Redis client's reply parsing ~7 %, malloc/free ~10 %, the collect stage ~20 %
+//! in all. Worker + Redis CPU alone is 1.9–2.4 ms per job (the simulator's HTTP, in the bench
+//! process, comes on top), so 2 cores cap the run below ~830–1,050 jobs/s even with nothing
+//! else running; concurrency is not the limit (64 per stage). Per job, by source:
 //!
 //! * `motionq-limits`, 19 script calls (~75 inner commands): concurrency slot acquire/renew/
 //!   release (`{k:…}:slots`, 4), spend reserve/commit/settle (`{spend}:pending`, 4), park
@@ -98,19 +102,21 @@
 //!   (`tat:query`, 1);
 //! * `motionq-store` `Store::transition` + pipeline `touch` (`{c:…}:job:…`, 7 calls, 62 inner
 //!   commands: state, counters, event stream, in-flight index);
-//! * `motionq-pipeline` per-job lock (`lock.lua`, 4: take + release in submit and collect);
-//!   the campaign check (`HMGET state spec_rev`, 2: submit and collect; the spec itself is
-//!   cached per worker by revision, where it was 2 × `HGETALL` meta + counts before);
-//!   `Store::job` (HGETALL ×3, one per stage); the collect backlog `ZADD` (the poll stage
-//!   passes the expiry it just recorded, where it read it back with an `HGET` before);
+//! * `motionq-pipeline` per-job lock (`lock.lua`, 4: take + release in submit and collect;
+//!   the take also returns the job's record and the campaign's `state`/`spec_rev`, which
+//!   were an `HGETALL` and an `HMGET` each before; the spec itself is cached per worker by
+//!   revision, where it was 2 × `HGETALL` meta + counts per stage before); `Store::job` in
+//!   the poll stage (HGETALL ×1); the collect backlog `ZADD` (the poll stage passes the
+//!   expiry it just recorded, where it read it back with an `HGET` before);
 //! * `motionq-queue`: XADD ×3 (one per stage), ack scripts ×3, XREADGROUP ~2.8, promotion of
 //!   the delayed poll message.
 //!
-//! The next wins, in order: fold the limiter's park/AIMD checks into the slot/GCRA scripts
-//! (−4 script calls); take the per-job lock inside the transition script (−4); merge the
-//! task-index MULTI into the `submitting → submitted` transition. Together they remove ~10 of
-//! the ~47 round trips; reaching 1,000/s on this box also needs the worker's CPU per job
-//! roughly halved.
+//! The next round-trip cuts, in order: fold the limiter's park/AIMD checks into the slot/GCRA
+//! scripts (−4 script calls); release the per-job lock inside the transition script (−2);
+//! merge the task-index MULTI into the `submitting → submitted` transition (−4 commands).
+//! Together they remove ~10 of the ~44 client commands, but the runs above show round trips
+//! are not what bounds jobs/s any more: reaching 1,000/s on this box needs the worker's CPU per job roughly halved (fewer
+//! wake-ups and allocations per job, fewer file operations per stored output).
 //!
 //! The **enqueue** and **scale** figures below are from the 2026-11-23 run (load 3–4).
 //!

@@ -142,7 +142,7 @@
 //! | vendor | how | bound |
 //! |---|---|---|
 //! | KKIAI | `external_task_id` (always sent) looked up | exact: found → adopt; absent → submit again under the same key (Kling refuses a reused id, which is reconciled too) |
-//! | Freepik | its task list, minus the tasks in our index | exact while at most one create per key is unrecorded: a per-key create lock (`tasklist_lock_ttl`, 10 min) is taken right after the intent, held until the task id is recorded, and re-taken by the reconciler (same holder). One orphan → adopt; none → submit again; several → unreconcilable. A wrong match needs two workers to die in that window with the lock expiring (10 min without the job being redelivered) in between |
+//! | Freepik | its task list, minus the tasks in our index | exact while at most one create per key is unrecorded: a per-key create lock (`tasklist_lock_ttl`, 10 min) is taken right after the intent, held until the task id is in the task index (freed before the record moves to `submitted`, and before a create proven absent is backed out, so a worker dying anywhere leaves it free or held by a still-`submitting` job), and re-taken by the reconciler (same holder). One orphan → adopt; none → submit again; several → unreconcilable. A wrong match needs two workers to die in that window with the lock expiring (10 min without the job being redelivered) in between |
 //! | EvoLink, AI Video API | callback only: a callback URL carrying our idempotency key (when `webhooks.public_base_url` and `token_env` are set) lets webhook intake fill the index (step 1) | otherwise unreconcilable |
 //! | HighwayAPI | nothing identifies a task after the fact | unreconcilable |
 //!

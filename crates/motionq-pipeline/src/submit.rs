@@ -616,6 +616,13 @@ async fn adopt(
 ) -> Result<(), PipelineError> {
     p.record_task(vendor, task_id, c, &rec.id, &ids.idem)
         .await?;
+    // With the task recorded (reconciliation finds it in the index before it lists anything),
+    // the key's create lock has done its job: free it now, before the transition, so that a
+    // worker dying in between cannot leave it held by a job that is no longer `submitting`
+    // (nothing would release it before its TTL and the key's creates would stall).
+    if vendor.capabilities().reconciliation == Reconciliation::TaskList {
+        p.release_tasklist_lock(key, &ids.holder).await?;
+    }
     match p.limits.commit(&ids.res_key, Some(task_id)).await {
         Ok(_) | Err(motionq_limits::LimitsError::UnknownReservation(_)) => {}
         Err(e) => return Err(e.into()),
@@ -635,9 +642,6 @@ async fn adopt(
             &fields,
         )
         .await?;
-    if vendor.capabilities().reconciliation == Reconciliation::TaskList {
-        p.release_tasklist_lock(key, &ids.holder).await?;
-    }
     if matches!(moved, Transition::Moved(_)) {
         let _ = p.limits.on_success(key, Op::Create).await;
         p.push_poll(c, &rec.id, p.opts.first_poll_delay).await?;
@@ -664,6 +668,13 @@ async fn back_out(
     if let Some(w) = &why {
         fields.push(("last_error", w.chars().take(500).collect()));
     }
+    // The create provably did not take effect (or was never sent): the key's create lock is
+    // freed first, so a worker dying before the transition cannot leave it held by a job
+    // that went back to `admitted` (reconciling the still-`submitting` job needs no lock to
+    // back it out again).
+    if tasklist {
+        p.release_tasklist_lock(key, &ids.holder).await?;
+    }
     p.transition(
         c,
         &rec.id,
@@ -674,9 +685,6 @@ async fn back_out(
     )
     .await?;
     release_all(p, key, ids, campaign_res).await?;
-    if tasklist {
-        p.release_tasklist_lock(key, &ids.holder).await?;
-    }
     Ok(())
 }
 

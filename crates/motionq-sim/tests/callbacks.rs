@@ -207,8 +207,21 @@ async fn callbacks_carry_each_vendors_body_and_headers() {
     }
     statuses.sort();
     assert_eq!(statuses, ["COMPLETED", "IN_PROGRESS"]);
+    // The receiver records a delivery before the simulator has read its answer and counted
+    // it: wait (bounded) for the ledger to catch up.
+    let delivered = || {
+        sim.ledger()
+            .vendor(Vendor::Freepik)
+            .unwrap()
+            .callbacks
+            .delivered
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while delivered() < 2 && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(delivered(), 2);
     let l = sim.ledger();
-    assert_eq!(l.vendor(Vendor::Freepik).unwrap().callbacks.delivered, 2);
     assert_eq!(l.vendor(Vendor::Highwayapi).unwrap().callbacks.planned, 0);
 }
 

@@ -60,6 +60,9 @@ pub async fn sim(cfg: SimConfig) -> Result<SimHandle, BenchError> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerSpec {
     pub config: PathBuf,
+    /// Async runtime threads of the worker child (`motionq worker --threads`).
+    #[serde(default = "one_thread")]
+    pub threads: usize,
     pub submit: usize,
     pub poll: usize,
     pub collect: usize,
@@ -71,6 +74,10 @@ pub struct WorkerSpec {
     pub feeder_batch: usize,
 }
 
+fn one_thread() -> usize {
+    1
+}
+
 impl WorkerSpec {
     /// Tuned for throughput against a simulator that answers at once: enough concurrency to
     /// hide each stage's round trips, polls as soon as the task exists, admission in big
@@ -78,6 +85,7 @@ impl WorkerSpec {
     pub fn throughput(config: PathBuf) -> WorkerSpec {
         WorkerSpec {
             config,
+            threads: 1,
             submit: 64,
             poll: 64,
             collect: 32,

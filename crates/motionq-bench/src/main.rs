@@ -25,8 +25,15 @@ enum Cmd {
     Queue {
         #[arg(long, default_value_t = 3000)]
         jobs: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = queue::DEFAULT_CONCURRENCY)]
         concurrency: usize,
+        /// Async runtime threads of the motionq worker process (`motionq worker --threads`).
+        #[arg(long, default_value_t = 1)]
+        worker_threads: usize,
+        /// Directory for the motionq side's local object store (default: a temporary
+        /// directory under $TMPDIR); the report names its filesystem.
+        #[arg(long)]
+        store_dir: Option<PathBuf>,
         /// Jobs of the extra campaign profiled under MONITOR (not timed).
         #[arg(long, default_value_t = 200)]
         profile_jobs: usize,
@@ -58,18 +65,31 @@ fn node_dir() -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::Worker { spec } = &cli.cmd {
+        // The child's runtime is built as `motionq worker --threads` builds it.
+        let spec: WorkerSpec = serde_json::from_str(spec).context("worker spec")?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(spec.threads.max(1))
+            .enable_all()
+            .build()?;
+        return rt.block_on(worker(spec));
+    }
     let rt = tokio::runtime::Runtime::new()?;
     let exe = std::env::current_exe().context("own executable")?;
     match cli.cmd {
-        Cmd::Worker { spec } => rt.block_on(worker(&spec)),
+        Cmd::Worker { .. } => unreachable!("handled above"),
         Cmd::Queue {
             jobs,
             concurrency,
+            worker_threads,
+            store_dir,
             profile_jobs,
         } => {
             let r = rt.block_on(queue::run(&queue::QueueOptions {
                 jobs,
                 concurrency,
+                worker_threads,
+                store_dir,
                 worker_exe: exe,
                 node_dir: node_dir(),
                 profile_jobs,
@@ -97,7 +117,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::All => {
             let q = rt.block_on(queue::run(&queue::QueueOptions {
                 jobs: 3000,
-                concurrency: 64,
+                concurrency: queue::DEFAULT_CONCURRENCY,
+                worker_threads: 1,
+                store_dir: None,
                 worker_exe: exe.clone(),
                 node_dir: node_dir(),
                 profile_jobs: 200,
@@ -121,14 +143,13 @@ fn main() -> anyhow::Result<()> {
 
 /// The worker child: `run_worker` with every stage until stdin reaches EOF (the parent
 /// closed it or died).
-async fn worker(spec: &str) -> anyhow::Result<()> {
+async fn worker(spec: WorkerSpec) -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
             .init();
     }
-    let spec: WorkerSpec = serde_json::from_str(spec).context("worker spec")?;
     let cfg = motionq_config::Config::load(std::slice::from_ref(&spec.config))?;
     let shutdown = async {
         use tokio::io::AsyncReadExt;

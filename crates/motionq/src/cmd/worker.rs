@@ -18,6 +18,12 @@ pub struct WorkerArgs {
     pub poll_concurrency: Option<usize>,
     #[arg(long)]
     pub collect_concurrency: Option<usize>,
+    /// Async runtime threads of this process. One is the default: every stage waits on the
+    /// network, and on a small machine shared with Redis a second thread costs more in
+    /// cross-thread wake-ups than it gives (measured: `motionq-bench queue`, README). On a
+    /// larger machine run more worker processes, or raise this.
+    #[arg(long, env = "MOTIONQ_WORKER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
 }
 
 pub async fn run(a: &WorkerArgs, cfg: &Config) -> Result<(), Failure> {

@@ -13,8 +13,9 @@
 -- ARGV[7] hold, us (0 = none; only with a cap): the admission stays in the window until the
 --         caller reports the call answered (window_done.lua) or this long has passed
 --
--- Returns {code, wait_us, reason, until_us, now_us, interval_us, ticket}
+-- Returns {code, wait_us, reason, until_us, now_us, interval_us, ticket, lowered}
 --   code 0 = allowed, 1 = wait wait_us, 2 = parked (reason, until_us; 0 = until unparked)
+--   lowered 1 when the effective rate is below the configured one (absent when parked)
 --
 -- With interval T = ceil(1e6 / rate) and tolerance burst*T, a request of cost c is admitted at
 -- `now` iff max(TAT, now) + c*T - now <= burst*T; then TAT := max(TAT, now) + c*T. Hence in
@@ -56,8 +57,13 @@ if rate > conf_rate then
   rate = conf_rate
 end
 local interval = math.ceil(1000000 / rate)
+-- 1 while an AIMD decrease is being recovered: only then must successes be reported.
+local lowered = 0
+if rate < conf_rate then
+  lowered = 1
+end
 if block > now then
-  return {1, istr(block - now), '', '0', istr(now), interval, ''}
+  return {1, istr(block - now), '', '0', istr(now), interval, '', lowered}
 end
 
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
@@ -88,7 +94,7 @@ if cap > 0 then
   end
 end
 if wait > 0 then
-  return {1, istr(wait), '', '0', istr(now), interval, ''}
+  return {1, istr(wait), '', '0', istr(now), interval, '', lowered}
 end
 local ticket = ''
 if not peek then
@@ -111,4 +117,4 @@ if not peek then
     end
   end
 end
-return {0, 0, '', '0', istr(now), interval, ticket}
+return {0, 0, '', '0', istr(now), interval, ticket, lowered}

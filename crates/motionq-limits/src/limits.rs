@@ -48,6 +48,11 @@ pub struct Admission {
     /// For an allowed [`acquire_held`](Limits::acquire_held) on a key with a per-second cap:
     /// hand it to [`answered`](Limits::answered) once the vendor has answered the call.
     pub ticket: Option<HeldTicket>,
+    /// The key's effective rate for this operation is below its configured rate (an AIMD
+    /// decrease after a vendor `rate_limited` is being recovered). Only then does a successful
+    /// call need [`on_success`](Limits::on_success); at full rate that call changes nothing,
+    /// so callers skip it and save a round trip per call.
+    pub rate_lowered: bool,
 }
 
 /// An admission that stays in the key's 1 s window until its call is answered (see
@@ -357,11 +362,13 @@ impl Limits {
             cost,
             interval_us: interval.as_micros() as u64,
         });
+        let rate_lowered = r.len() > 7 && r.int(7)? == 1;
         Ok(Admission {
             decision,
             server_time: r.time(4)?,
             interval,
             ticket,
+            rate_lowered,
         })
     }
 

@@ -98,7 +98,7 @@
 //! **Poll**: one message per in-flight task, pushed with a delay (`push_after`): no busy
 //! loops, so thousands of tasks cost `tasks / interval` requests per second. The interval is
 //! `clamp(age × poll_age_factor, poll_min, poll_max)` (2 s → 30 s by default). Each poll takes
-//! a query-rate token of the key (a wait re-schedules the message), renews the slot lease, and
+//! a query-rate token of the key (a wait re-schedules the message), renews the slot lease (once a quarter of it has passed, not on every poll), and
 //! writes `next_poll_at` (Redis time); `poll_gate.lua` drops any message that arrives before
 //! it, so a duplicated message never doubles the query rate. Completed → cost settled to the
 //! actual (vendor-reported billed seconds, else the known length) × price in both

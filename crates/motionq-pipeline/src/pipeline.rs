@@ -1035,6 +1035,59 @@ mod tests {
         assert_eq!(camp, (None, None));
     }
 
+    /// `poll_gate.lua` against a real redis-server: a due `submitted` job is polled and its
+    /// record comes with the answer; an early duplicate is dropped with nothing; a job in
+    /// another state (or none) answers -1 with its record (empty when absent).
+    #[tokio::test]
+    async fn poll_gate_returns_the_record_with_the_decision() {
+        let redis = motionq_testkit::RedisServer::start().await.unwrap();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        let job = "p:{c:x}:job:j1";
+        let set = |state: &'static str, next_poll_at: u64| {
+            let mut conn = conn.clone();
+            async move {
+                let _: () = redis::cmd("HSET")
+                    .arg(job)
+                    .arg("state")
+                    .arg(state)
+                    .arg("next_poll_at")
+                    .arg(next_poll_at)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        };
+        let gate = |key: &'static str| {
+            let mut conn = conn.clone();
+            async move {
+                let r: (i64, std::collections::BTreeMap<String, String>) = POLL_GATE
+                    .key(key)
+                    .arg(500)
+                    .invoke_async(&mut conn)
+                    .await
+                    .unwrap();
+                r
+            }
+        };
+        set("submitted", 0).await;
+        let (code, fields) = gate(job).await;
+        assert_eq!(code, 1);
+        assert_eq!(fields.get("state").map(String::as_str), Some("submitted"));
+        // Due an hour from now: a duplicate message, dropped.
+        set("submitted", now_ms() + 3_600_000).await;
+        let (code, fields) = gate(job).await;
+        assert_eq!(code, 0);
+        assert!(fields.is_empty());
+        set("completed", 0).await;
+        let (code, fields) = gate(job).await;
+        assert_eq!(code, -1);
+        assert_eq!(fields.get("state").map(String::as_str), Some("completed"));
+        let (code, fields) = gate("p:{c:x}:job:none").await;
+        assert_eq!(code, -1);
+        assert!(fields.is_empty());
+    }
+
     #[test]
     fn micro_units() {
         assert_eq!(micro(1.25), 1_250_000);

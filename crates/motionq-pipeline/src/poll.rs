@@ -26,29 +26,27 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
     let span = tracing::info_span!("poll", campaign = %msg.campaign, job = %msg.job, attempt = d.attempt, vendor = tracing::field::Empty, key = tracing::field::Empty);
     async {
         let (c, j) = (&msg.campaign, &msg.job);
-        let gate: i64 = POLL_GATE
+        // The gate and the job's record in one round trip.
+        let (gate, fields): (i64, std::collections::BTreeMap<String, String>) = POLL_GATE
             .key(p.store.keys().job(c, j))
             .arg(500)
             .invoke_async(&mut p.conn.clone())
             .await
             .map_err(PipelineError::from)?;
-        match gate {
-            1 => {}
-            0 => return Ok(()), // a duplicate of a live chain
-            _ => {
-                // Not submitted: hand a completed job to the collector (a crash may have
-                // happened between the transition and the push); anything else is done here.
-                if let Some(rec) = p.store.job(c, j).await? {
-                    if rec.state == JobState::Completed {
-                        p.push_collect(c, j, None).await?;
-                    }
-                }
-                return Ok(());
-            }
+        if gate == 0 {
+            return Ok(()); // a duplicate of a live chain
         }
-        let Some(rec) = p.store.job(c, j).await? else {
+        let Some(rec) = p.store.job_from_fields(c, j, fields)? else {
             return Ok(());
         };
+        if gate != 1 {
+            // Not submitted: hand a completed job to the collector (a crash may have
+            // happened between the transition and the push); anything else is done here.
+            if rec.state == JobState::Completed {
+                p.push_collect(c, j, None).await?;
+            }
+            return Ok(());
+        }
         poll_once(p, &rec, c).await.map_err(Into::into)
     }
     .instrument(span)
@@ -61,8 +59,13 @@ async fn schedule(
     c: &str,
     delay: Duration,
     fields: &[(&str, String)],
+    renewed_at: Option<u64>,
 ) -> Result<(), PipelineError> {
-    if p.touch(c, &rec.id, JobState::Submitted, Some(delay), fields)
+    let mut fields = fields.to_vec();
+    if let Some(at) = renewed_at {
+        fields.push(("slot_renewed_at", at.to_string()));
+    }
+    if p.touch(c, &rec.id, JobState::Submitted, Some(delay), &fields)
         .await?
     {
         p.push_poll(c, &rec.id, delay).await?;
@@ -93,22 +96,21 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
     let Some(client) = p.clients.get(&key) else {
         // The key left the config; keep the chain alive slowly so an operator can fix it.
         tracing::warn!(%key, "key not configured: cannot poll");
-        return schedule(p, rec, c, p.opts.poll_max, &[]).await;
+        return schedule(p, rec, c, p.opts.poll_max, &[], None).await;
     };
-    match p.limits.acquire(&key, Op::Query, 1).await? {
+    // The vendor task still runs: keep its slot, renewing the lease once a quarter of it has
+    // passed since it was taken (the intent) or last renewed, not on every poll.
+    let renewed_at = keep_slot(p, rec, &key, &ids).await?;
+    let admission = p.limits.acquire_timed(&key, Op::Query, 1).await?;
+    // Successes are reported to the adaptive rate only while it is lowered after a 429.
+    let raise_rate = admission.rate_lowered;
+    match admission.decision {
         Decision::Allowed => {}
         Decision::Wait(w) => {
-            return schedule(p, rec, c, w.max(Duration::from_millis(50)), &[]).await
+            let delay = w.max(Duration::from_millis(50));
+            return schedule(p, rec, c, delay, &[], renewed_at).await;
         }
-        Decision::Parked(_) => return schedule(p, rec, c, p.opts.poll_max, &[]).await,
-    }
-    // The vendor task still runs: keep its slot.
-    if p.limits
-        .renew_slot(&key, &ids.holder, None)
-        .await?
-        .is_none()
-    {
-        let _ = p.limits.acquire_slot(&key, &ids.holder, None).await?;
+        Decision::Parked(_) => return schedule(p, rec, c, p.opts.poll_max, &[], renewed_at).await,
     }
     let submitted_at = f("submitted_at")
         .parse::<u64>()
@@ -127,7 +129,9 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
     {
         Ok(st) => match st.status {
             TaskStatus::Pending | TaskStatus::Processing => {
-                let _ = p.limits.on_success(&key, Op::Query).await;
+                if raise_rate {
+                    let _ = p.limits.on_success(&key, Op::Query).await;
+                }
                 let next = poll_interval(
                     age,
                     p.opts.poll_min,
@@ -145,6 +149,7 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                         ("progress", progress),
                         ("poll_errors", "0".into()),
                     ],
+                    renewed_at,
                 )
                 .await
             }
@@ -154,6 +159,9 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                 billed_seconds,
                 vendor_charge,
             } => {
+                if raise_rate {
+                    let _ = p.limits.on_success(&key, Op::Query).await;
+                }
                 completed(
                     p,
                     rec,
@@ -207,10 +215,39 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                     ("poll_errors", errors.to_string()),
                     ("last_error", e.to_string()),
                 ],
+                renewed_at,
             )
             .await
         }
     }
+}
+
+/// Renews the job's concurrency lease on its key when a quarter of the lease has passed since
+/// it was taken (at the submit intent, `intent_at`) or last renewed (`slot_renewed_at`), and
+/// takes the slot again if the lease was lost meanwhile. Returns the renewal time to record,
+/// `None` when no renewal was due.
+async fn keep_slot(
+    p: &Pipeline,
+    rec: &JobRecord,
+    key: &KeyId,
+    ids: &JobIds,
+) -> Result<Option<u64>, PipelineError> {
+    let at = |k: &str| {
+        rec.fields
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let since = at("intent_at").max(at("slot_renewed_at"));
+    let lease = p.limits.key_limits(key)?.lease_ttl();
+    let now = now_ms();
+    if now.saturating_sub(since) < (lease / 4).as_millis() as u64 {
+        return Ok(None);
+    }
+    if p.limits.renew_slot(key, &ids.holder, None).await?.is_none() {
+        let _ = p.limits.acquire_slot(key, &ids.holder, None).await?;
+    }
+    Ok(Some(now))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -254,7 +291,6 @@ async fn completed(
         settle(p, &ids.res_campaign, usd.unwrap_or(0)).await?;
     }
     p.limits.release_slot(key, &ids.holder).await?;
-    let _ = p.limits.on_success(key, Op::Query).await;
     let lifetime = expires_hint.unwrap_or(Duration::from_secs(
         vendor.capabilities().output_link_lifetime_s,
     ));

@@ -506,13 +506,13 @@ async fn try_key(
     //    between it and the vendor) and BEFORE the commit: a worker that dies while waiting
     //    for it holds only pending reservations, which the reservation lease gives back.
     let rate_deadline = tokio::time::Instant::now() + p.opts.max_rate_wait;
-    let ticket = loop {
+    let (ticket, rate_lowered) = loop {
         let adm = p
             .limits
             .acquire_held(key, Op::Create, 1, p.create_hold(vendor))
             .await?;
         match adm.decision {
-            Decision::Allowed => break adm.ticket,
+            Decision::Allowed => break (adm.ticket, adm.rate_lowered),
             Decision::Wait(w) if tokio::time::Instant::now() + w <= rate_deadline => {
                 p.metrics.rate_limit_wait(vendor, key.alias(), w);
                 tokio::time::sleep(w).await
@@ -583,6 +583,7 @@ async fn try_key(
                 ids,
                 &created.task_id,
                 "vendor accepted the task",
+                rate_lowered,
             )
             .await?;
             Ok(KeyOutcome::Done)
@@ -602,7 +603,9 @@ async fn answered(p: &Pipeline, ticket: Option<&motionq_limits::HeldTicket>) {
     }
 }
 
-/// Records an accepted (or reconciled) task: index, reservation, record, poll.
+/// Records an accepted (or reconciled) task: index, reservation, record, poll. `raise_rate`:
+/// the key's create rate was lowered after a 429 when this create was admitted, so the
+/// success is reported to the adaptive rate (at full rate that would change nothing).
 #[allow(clippy::too_many_arguments)]
 async fn adopt(
     p: &Pipeline,
@@ -613,6 +616,7 @@ async fn adopt(
     ids: &JobIds,
     task_id: &str,
     detail: &str,
+    raise_rate: bool,
 ) -> Result<(), PipelineError> {
     p.record_task(vendor, task_id, c, &rec.id, &ids.idem)
         .await?;
@@ -643,7 +647,9 @@ async fn adopt(
         )
         .await?;
     if matches!(moved, Transition::Moved(_)) {
-        let _ = p.limits.on_success(key, Op::Create).await;
+        if raise_rate {
+            let _ = p.limits.on_success(key, Op::Create).await;
+        }
         p.push_poll(c, &rec.id, p.opts.first_poll_delay).await?;
         tracing::info!(task_id, "submitted");
     }
@@ -944,6 +950,7 @@ async fn reconcile_inner(
             &ids,
             &task,
             "reconciled from the task index",
+            true,
         )
         .await?;
         return Ok(());
@@ -992,6 +999,7 @@ async fn reconcile_inner(
                     &ids,
                     &task_id,
                     "reconciled by external_task_id",
+                    true,
                 )
                 .await?;
                 Ok(())
@@ -1102,6 +1110,7 @@ async fn reconcile_inner(
                         &ids,
                         &orphans[0],
                         "reconciled from the task list",
+                        true,
                     )
                     .await?;
                     Ok(())

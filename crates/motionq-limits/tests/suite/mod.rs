@@ -1079,6 +1079,10 @@ pub async fn aimd(env: &Env, prefix: &str) -> Result<()> {
     let adm = b.acquire_timed(&k, Op::Create, 1).await?;
     ensure!(adm.decision == Decision::Allowed);
     ensure!(adm.interval == Duration::from_millis(200), "{adm:?}");
+    ensure!(adm.rate_lowered, "a lowered rate is reported: {adm:?}");
+    // Only for the operation that was slowed down.
+    let q = b.acquire_timed(&k, Op::Query, 1).await?;
+    ensure!(!q.rate_lowered, "{q:?}");
     // The floor (5% of 10/s = 0.5/s) holds after many 429s.
     let mut last = 0.0;
     for _ in 0..8 {
@@ -1097,6 +1101,10 @@ pub async fn aimd(env: &Env, prefix: &str) -> Result<()> {
         a.on_success(&k, Op::Create).await?;
     }
     ensure!(b.state(&k).await?.create.effective_per_s == 10.0);
+    // Back at the configured rate: admissions (allowed or told to wait) stop asking for
+    // success reports.
+    let adm = b.acquire_timed(&k, Op::Create, 1).await?;
+    ensure!(!adm.rate_lowered, "{adm:?}");
     // A retry hint blocks every worker until it has passed.
     let st = c
         .on_rate_limited(&k, Op::Create, Some(Duration::from_secs(3)))

@@ -6,7 +6,7 @@
 //! ratios much less.
 //!
 //! ```text
-//! cargo run --release -p motionq-bench -- queue    [--jobs 3000 --concurrency 64 --profile-jobs 200]
+//! cargo run --release -p motionq-bench -- queue    [--jobs 3000 --concurrency 256 --worker-threads 1 --store-dir DIR --profile-jobs 200]
 //! cargo run --release -p motionq-bench -- enqueue  [--jobs 100000 --set-requests 1000000]
 //! cargo run --release -p motionq-bench -- scale    [--jobs 10000 --window-s 30]
 //! cargo run --release -p motionq-bench -- all
@@ -60,6 +60,41 @@
 //! command and memory figures). No timing assertions.
 //!
 //! ## Figures (last run)
+//!
+//! **queue** run 2026-12-05 ~16:10 UTC, `motionq-bench queue --jobs 7000` (release binary,
+//! defaults: concurrency 256 per side, motionq worker on one runtime thread), once with
+//! `--store-dir /dev/shm`; 2-core machine, load average 1.9–2.0:
+//!
+//! | side | outputs on | jobs/s | Redis cmds/job | worker CPU ms/job | Redis CPU ms/job |
+//! |---|---|---|---|---|---|
+//! | motionq, full lifecycle | `/` (ext4) | **1,069** | 190.1 | 0.80 | 0.55 |
+//! | motionq, full lifecycle | `/dev/shm` (tmpfs) | **1,088** | 190.1 | 0.74 | 0.55 |
+//! | apalis-redis 1.0.0, no-op | | 30,795–36,636 | 8.0 | 0.006 | 0.022 |
+//! | BullMQ, no-op | | 8,045 | 32.3 | 0.122 | 0.073 |
+//!
+//! MONITOR: 39.1 client commands per job, 154 inside 26 script calls. What took the
+//! lifecycle from 600–720 to over 1,000 jobs/s on this box (same session, same machine):
+//!
+//! * **one runtime thread** in the worker (`motionq worker --threads`, default 1): `perf` of
+//!   the two-thread worker showed ~25 % of its CPU in futex wake-ups and thread switches
+//!   between the two runtime threads; with one, worker CPU fell from 1.25 to 0.78 ms/job and
+//!   jobs/s from 761 to 1,036 (tmpfs, 7,000 jobs, concurrency 256);
+//! * **256 jobs in flight per stage** instead of 64: at 64 the machine sat partly idle
+//!   (611 → 811 jobs/s on ext4 with one thread);
+//! * **three fewer Lua calls per job**: admissions report whether the key's rate is lowered
+//!   after a 429 and successes are reported to AIMD only then (−2); the poll stage renews a
+//!   concurrency lease once a quarter of it has passed instead of on every poll (−1); the
+//!   poll gate returns the job record (−1 `HGETALL` round trip).
+//!
+//! The local store's two files per job (the MP4 and its sidecar, each written to a staging
+//! file and renamed) cost kernel time that depends on the filesystem's state: this machine's
+//! root is ext4 **without a journal**, where allocating an inode skips every inode freed in
+//! the last few seconds (`find_inode_bit` → `recently_deleted` in `perf`); right after a
+//! build or a test run had deleted many files, opens and renames took ~0.8 ms CPU per job
+//! and ext4 runs gave 655–811 jobs/s where tmpfs gave 1,025–1,048. `--store-dir` and the
+//! printed `outputs stored on` line make that visible.
+//!
+//! ### Earlier figures
 //!
 //! **queue** run 2026-12-05 ~08:15 UTC, `cargo run --release -p motionq-bench -- queue` (the
 //! release binary run directly, twice) on the project's 2-core machine, load average 1.5–1.6,

@@ -110,6 +110,26 @@ fn clock_ticks() -> f64 {
     }
 }
 
+/// `<mount point> (<type>)` of the filesystem holding `path`: the longest mount point of
+/// `/proc/mounts` that contains it (`unknown` when that cannot be read).
+pub fn filesystem_of(path: &std::path::Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, at, kind) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(at)
+                .then(|| (at.to_string(), kind.to_string()))
+        })
+        .max_by_key(|(at, _)| at.len())
+        .map_or_else(
+            || "unknown".to_string(),
+            |(at, kind)| format!("{at} ({kind})"),
+        )
+}
+
 /// CPU time of this process from `getrusage` (microsecond resolution, unlike `/proc`'s ticks).
 pub fn own_cpu() -> Duration {
     // SAFETY: `getrusage` fills the zeroed struct we own; RUSAGE_SELF is always valid.
@@ -169,6 +189,14 @@ impl std::fmt::Display for Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filesystem_of_names_the_longest_mount() {
+        let root = filesystem_of(std::path::Path::new("/"));
+        assert!(root.starts_with("/ ("), "{root}");
+        let proc_fs = filesystem_of(std::path::Path::new("/proc/self"));
+        assert_eq!(proc_fs, "/proc (proc)");
+    }
 
     #[test]
     fn parses_info() {

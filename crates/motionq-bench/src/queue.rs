@@ -15,6 +15,10 @@ use crate::measure::{info_conn, own_cpu, Machine, ProcSample, RedisInfo};
 use crate::profile::{CommandStats, MonitorCapture, RoundTrips};
 use crate::BenchError;
 
+/// Default stage concurrency of every side: enough in-flight jobs per motionq stage to hide
+/// the round trips of each job's steps on one worker thread (64 left the machine partly idle).
+pub const DEFAULT_CONCURRENCY: usize = 256;
+
 /// Inputs of [`run`].
 #[derive(Debug, Clone)]
 pub struct QueueOptions {
@@ -22,6 +26,10 @@ pub struct QueueOptions {
     pub jobs: usize,
     /// Concurrency of every side (motionq's submit and poll stages; collect gets half).
     pub concurrency: usize,
+    /// Async runtime threads of the motionq worker process (`motionq worker --threads`).
+    pub worker_threads: usize,
+    /// Where the motionq side's local object store writes (`None`: a temporary directory).
+    pub store_dir: Option<PathBuf>,
     /// The `motionq-bench` binary, started as the motionq worker process.
     pub worker_exe: PathBuf,
     /// Directory of `bullmq-noop.mjs` and its `package.json`.
@@ -73,6 +81,11 @@ pub struct QueueReport {
     pub motionq_enqueue_s: f64,
     /// Peak RSS of the motionq worker process, KiB.
     pub motionq_peak_rss_kib: u64,
+    /// The motionq worker's runtime threads and stage concurrency.
+    pub motionq_threads: usize,
+    pub concurrency: usize,
+    /// The filesystem the motionq side stored its outputs on (`/proc/mounts` type).
+    pub store_fs: String,
     /// Redis server time by command during the measured motionq run: (command, calls per
     /// job, µs per job), most expensive first; script-internal commands included.
     pub motionq_commandstats: Vec<(String, f64, f64)>,
@@ -93,6 +106,7 @@ pub async fn run(opts: &QueueOptions) -> Result<QueueReport, BenchError> {
     let machine = Machine::read(&mut info).await;
 
     let m = motionq_side(opts, &redis.url(), redis.port()).await?;
+    let store_fs = m.store_fs.clone();
     let apalis = apalis_side(opts, &redis.url()).await?;
     let bullmq = match bullmq_side(opts, redis.port(), &mut info).await {
         Ok(s) => Ok(s),
@@ -105,6 +119,9 @@ pub async fn run(opts: &QueueOptions) -> Result<QueueReport, BenchError> {
         motionq_validate_s: m.validate_s,
         motionq_enqueue_s: m.enqueue_s,
         motionq_peak_rss_kib: m.peak_rss_kib,
+        motionq_threads: opts.worker_threads,
+        concurrency: opts.concurrency,
+        store_fs,
         motionq_commandstats: m.commandstats,
         motionq_round_trips: m.round_trips,
         apalis,
@@ -114,6 +131,7 @@ pub async fn run(opts: &QueueOptions) -> Result<QueueReport, BenchError> {
 
 struct MotionqSide {
     side: Side,
+    store_fs: String,
     validate_s: f64,
     enqueue_s: f64,
     peak_rss_kib: u64,
@@ -129,7 +147,14 @@ async fn motionq_side(
     // Zero queue and generation time: a task is done when created, so the lifecycle is
     // motionq's own work plus the simulator's HTTP answers.
     let sim = env::sim(env::sim_config(0.0, 0.0, 0.001)).await?;
-    let dir = tempfile::tempdir()?;
+    let dir = match &opts.store_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            tempfile::tempdir_in(d)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    let store_fs = crate::measure::filesystem_of(dir.path());
     let (path, cfg) = env::motionq_config(
         dir.path(),
         redis_url,
@@ -137,6 +162,7 @@ async fn motionq_side(
         opts.concurrency,
     )?;
     let spec = WorkerSpec {
+        threads: opts.worker_threads.max(1),
         submit: opts.concurrency,
         poll: opts.concurrency,
         collect: (opts.concurrency / 2).max(1),
@@ -215,6 +241,7 @@ async fn motionq_side(
     };
     Ok(MotionqSide {
         side,
+        store_fs,
         validate_s: times.validate.as_secs_f64(),
         enqueue_s: times.enqueue.as_secs_f64(),
         peak_rss_kib: p1.hwm_kib,
@@ -386,6 +413,11 @@ async fn bullmq_side(
 impl fmt::Display for QueueReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "queue: {}", self.machine)?;
+        writeln!(
+            f,
+            "concurrency {} per side; motionq worker: {} runtime thread(s), outputs stored on {}",
+            self.concurrency, self.motionq_threads, self.store_fs
+        )?;
         writeln!(
             f,
             "{:<28} {:>6} {:>8} {:>10} {:>10} {:>12} {:>14}",

@@ -18,6 +18,8 @@ async fn queue_benchmark_completes_every_job_on_every_side() {
     let r = queue::run(&queue::QueueOptions {
         jobs,
         concurrency: 8,
+        worker_threads: 1,
+        store_dir: None,
         worker_exe: worker_exe(),
         node_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/node")),
         profile_jobs: 10,

@@ -241,8 +241,8 @@ async fn submit_fresh(
 
 /// The job's vendors in the campaign's routing order, except that vendors on which a task of
 /// this job already failed for the vendor's own reasons (`failed_vendors`, written by the poll
-/// stage) come last: failover moves the job to another allowed vendor, and a job allowed only
-/// one vendor still goes back to it.
+/// stage) are left out while another allowed vendor has configured keys: failover moves the
+/// job to another allowed vendor, and a job with no other vendor goes back to the failed ones.
 fn route(rec: &JobRecord, camp: &CampaignView, p: &Pipeline) -> Vec<Vendor> {
     let order = motionq_core::pricing::route_order(
         &rec.vendors,
@@ -258,6 +258,12 @@ fn route(rec: &JobRecord, camp: &CampaignView, p: &Pipeline) -> Vec<Vendor> {
     let has_failed = |v: &Vendor| failed.split(',').any(|f| f == v.as_str());
     let (fresh, tried): (Vec<Vendor>, Vec<Vendor>) =
         order.into_iter().partition(|v| !has_failed(v));
+    // While a vendor that has not failed this job has keys, the job waits for it rather than
+    // going back to one that failed it because the fresh one is busy for a moment (rate,
+    // slots): a failover must not turn into a second paid attempt on the failing vendor.
+    if fresh.iter().any(|v| p.keys_by_vendor.contains_key(v)) {
+        return fresh;
+    }
     fresh.into_iter().chain(tried).collect()
 }
 

@@ -14,7 +14,8 @@
 --         caller reports the call answered (window_done.lua) or this long has passed
 --
 -- Returns {code, wait_us, reason, until_us, now_us, interval_us, ticket, lowered}
---   code 0 = allowed, 1 = wait wait_us, 2 = parked (reason, until_us; 0 = until unparked)
+--   code 0 = allowed, 1 = wait wait_us, 2 = parked (creates only: reason, until_us; 0 = until
+--   unparked)
 --   lowered 1 when the effective rate is below the configured one (absent when parked)
 --
 -- With interval T = ceil(1e6 / rate) and tolerance burst*T, a request of cost c is admitted at
@@ -44,9 +45,13 @@ local cap = tonumber(ARGV[6]) or 0
 local hold = tonumber(ARGV[7]) or 0
 local now = now_us()
 
-local reason, until_us = park_state(KEYS[2], now)
-if reason ~= '' then
-  return {2, 0, reason, istr(until_us), istr(now), 0, ''}
+-- A park stops spending, not the tracking of what was spent: queries of tasks already
+-- running at the vendor (paid for) go on whatever the park, so their outputs are not lost.
+if op == 'create' then
+  local reason, until_us = park_state(KEYS[2], now)
+  if reason ~= '' then
+    return {2, 0, reason, istr(until_us), istr(now), 0, ''}
+  end
 end
 
 local a = redis.call('HMGET', KEYS[3], 'rate:' .. op, 'block:' .. op)

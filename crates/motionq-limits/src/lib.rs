@@ -153,8 +153,10 @@
 //! retry is told so (`AlreadyCommitted`: reconcile, do not send); a settled id is never
 //! reserved again; a released or expired id reserves afresh.
 //!
-//! **Parking** (`lua/park.lua`). A parked key admits no new calls, slots or reservations and
-//! each path reports the reason. `quota_exhausted` parks until a given time (the vendor window's
+//! **Parking** (`lua/park.lua`). A parked key admits no new creates, slots or reservations
+//! and each path reports the reason; queries are still admitted (at the key's query rate):
+//! a park stops spending, and the tasks already running on the key are paid for and must be
+//! polled to the end (an empty wallet must not strand finished outputs). `quota_exhausted` parks until a given time (the vendor window's
 //! reset): its hash carries a `PEXPIREAT` at that time, so the key comes back by itself.
 //! `insufficient_funds`, `auth`, `forbidden`, `operator` park until [`Limits::unpark`]. A park
 //! until an operator acts is never replaced by a timed one; between timed parks the later wins.

@@ -1153,6 +1153,8 @@ pub async fn park_and_pick(env: &Env, prefix: &str) -> Result<()> {
         Decision::Parked(p) => ensure!(p.reason == ParkReason::QuotaExhausted),
         d => bail!("{d:?}"),
     }
+    // Except queries: the key's running tasks are paid for and must still be polled.
+    ensure!(other.acquire(&k1, Op::Query, 1).await? == Decision::Allowed);
     ensure!(matches!(
         other.acquire_slot(&k1, "j", None).await?,
         SlotDecision::Parked(_)
@@ -1213,6 +1215,11 @@ pub async fn park_and_pick(env: &Env, prefix: &str) -> Result<()> {
         .await?
         .context("still parked")?;
     ensure!(st.reason == ParkReason::InsufficientFunds && st.until.is_none());
+    ensure!(matches!(
+        other.acquire(&k1, Op::Create, 1).await?,
+        Decision::Parked(_)
+    ));
+    ensure!(other.acquire(&k1, Op::Query, 1).await? == Decision::Allowed);
     limits.park(&k2, ParkReason::Auth, None).await?;
     let none = other
         .pick_usable(&[k1.clone(), k2.clone()], None)

@@ -304,6 +304,17 @@ pub struct WorkerConfig {
     /// (no idempotency key, no task list): `fail` (default: mark failed for review, never pay
     /// twice) or `resubmit` (accept the risk of a second charge).
     pub unreconcilable: String,
+    /// First poll of a new vendor task, milliseconds after it was accepted.
+    pub poll_first_ms: u64,
+    /// Shortest interval between two polls of one task, milliseconds.
+    pub poll_min_ms: u64,
+    /// Longest interval between two polls of one task, milliseconds.
+    pub poll_max_ms: u64,
+    /// Polls of a task space out with its age: `clamp(age × factor, poll_min, poll_max)`.
+    pub poll_age_factor: f64,
+    /// Learn each (vendor, tier)'s typical generation time from the tasks this process has
+    /// seen finish, and poll just after it instead of waiting out a long interval.
+    pub poll_learn: bool,
 }
 
 impl Default for WorkerConfig {
@@ -313,6 +324,11 @@ impl Default for WorkerConfig {
             poll_concurrency: 32,
             collect_concurrency: 4,
             unreconcilable: "fail".into(),
+            poll_first_ms: 2_000,
+            poll_min_ms: 2_000,
+            poll_max_ms: 30_000,
+            poll_age_factor: 0.2,
+            poll_learn: true,
         }
     }
 }
@@ -462,6 +478,24 @@ impl Config {
                 self.worker.unreconcilable
             )));
         }
+        let w = &self.worker;
+        if w.poll_first_ms == 0 || w.poll_min_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "worker.poll_first_ms and worker.poll_min_ms must be positive".into(),
+            ));
+        }
+        if w.poll_max_ms < w.poll_min_ms {
+            return Err(ConfigError::Invalid(format!(
+                "worker.poll_max_ms ({}) must be at least worker.poll_min_ms ({})",
+                w.poll_max_ms, w.poll_min_ms
+            )));
+        }
+        if !w.poll_age_factor.is_finite() || w.poll_age_factor < 0.0 {
+            return Err(ConfigError::Invalid(format!(
+                "worker.poll_age_factor must be a finite number >= 0, got {}",
+                w.poll_age_factor
+            )));
+        }
         Ok(())
     }
 
@@ -598,6 +632,59 @@ mod tests {
             Some(30.0)
         );
         assert_eq!(c.vendors[&Vendor::Freepik].price.std_per_second, None);
+    }
+
+    #[test]
+    fn poll_schedule_from_env_and_bad_values_name_the_field() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let c = Config::load_with_env(
+            &[],
+            env(&[
+                ("MOTIONQ__WORKER__POLL_MIN_MS", "100"),
+                ("MOTIONQ__WORKER__POLL_FIRST_MS", "250"),
+                ("MOTIONQ__WORKER__POLL_LEARN", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.worker.poll_min_ms, 100);
+        assert_eq!(c.worker.poll_first_ms, 250);
+        assert_eq!(c.worker.poll_max_ms, 30_000);
+        assert!(!c.worker.poll_learn);
+        for (pairs, field) in [
+            (
+                &[("MOTIONQ__WORKER__POLL_MIN_MS", "0")][..],
+                "worker.poll_min_ms",
+            ),
+            (
+                &[("MOTIONQ__WORKER__POLL_FIRST_MS", "0")][..],
+                "poll_first_ms",
+            ),
+            (
+                &[
+                    ("MOTIONQ__WORKER__POLL_MIN_MS", "5000"),
+                    ("MOTIONQ__WORKER__POLL_MAX_MS", "1000"),
+                ][..],
+                "worker.poll_max_ms (1000) must be at least worker.poll_min_ms (5000)",
+            ),
+            (
+                &[("MOTIONQ__WORKER__POLL_AGE_FACTOR", "-1")][..],
+                "worker.poll_age_factor",
+            ),
+            (
+                &[("MOTIONQ__WORKER__POLL_MAX_MS", "soon")][..],
+                "worker.poll_max_ms",
+            ),
+        ] {
+            let e = Config::load_with_env(&[], env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{pairs:?}: {e}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo build -p motionq && cargo run -p motionq-limitbench --example limits_util
+//! cargo run -p motionq-limitbench --example limits_util -- conc-2s storm   # only these
 //! ```
 //!
 //! Two campaigns on one AI Video API key (create rate R, concurrency C, generation time T):
@@ -14,6 +15,7 @@
 //! rate (motionq's `list_keys`) is back at R, and until the vendor again accepts ≥ 95% of R in
 //! a 1 s window.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -27,6 +29,10 @@ struct Case {
     r: f64,
     c: u32,
     gen_sim_s: f64,
+    /// `[worker]` poll_first_ms = poll_min_ms (`None`: production 2 s).
+    poll_min_ms: Option<u64>,
+    /// `[worker]` poll_learn.
+    learn: bool,
 }
 
 const SCALE: f64 = 0.01;
@@ -46,6 +52,8 @@ fn scenario(case: &Case) -> Scenario {
         retry_after_seconds: None,
         submit_concurrency: 8,
         stages: "feeder,submit,poll".into(),
+        poll_min_ms: case.poll_min_ms,
+        poll_learn: case.learn,
     }
 }
 
@@ -130,8 +138,54 @@ async fn run_case(case: &Case, storm_at: Option<Duration>) -> Result<()> {
         case.c,
         k.rejections
     );
+    // Where the time beyond T goes, per task: from the vendor accepting the create to the
+    // poll that sees it done (the vendor settles then), and from a slot's release at the
+    // vendor to the create that reuses it (the k-th create after the first C reuses the
+    // k-th release).
+    let settles: BTreeMap<&str, u64> = k
+        .charges
+        .iter()
+        .filter(|c| c.kind == ChargeKind::Settle)
+        .map(|c| (c.task_id.as_str(), c.at_ms))
+        .collect();
+    let detect: Vec<f64> = k
+        .creates
+        .iter()
+        .filter_map(|cr| {
+            settles
+                .get(cr.task_id.as_str())
+                .map(|s| (s - cr.at_ms) as f64 - t * 1000.0)
+        })
+        .collect();
+    let mut done: Vec<u64> = settles.values().copied().collect();
+    done.sort_unstable();
+    let mut starts = times.clone();
+    starts.sort_unstable();
+    let c = case.c as usize;
+    let reuse: Vec<f64> = starts
+        .iter()
+        .skip(c)
+        .zip(&done)
+        .map(|(s, d)| *s as f64 - *d as f64)
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!(
+        "{:<12} per task: accepted -> seen done {:.0} ms beyond T (mean); slot released ->          reused {:.0} ms (mean, {} reuses)",
+        "",
+        mean(&detect),
+        mean(&reuse),
+        reuse.len()
+    );
     let dense = densest_window(&steady, 1000);
     let gaps: Vec<u64> = dense.windows(2).map(|w| w[1] - w[0]).collect();
+    println!(
+        "{:<12} poll_min {}, poll_learn {}; vendor queries {}",
+        "",
+        case.poll_min_ms
+            .map_or("2000 ms (production)".into(), |m| format!("{m} ms")),
+        case.learn,
+        k.queries
+    );
     println!(
         "{:<12} densest steady-state second: {} ms after the first create, gaps (ms) {gaps:?}",
         "",
@@ -172,29 +226,39 @@ async fn main() -> Result<()> {
          {} cores, simulator time_scale {SCALE}",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let rate_bound = Case {
-        name: "rate-bound",
+    let rate = |name| Case {
+        name,
         n: 300,
         r: 10.0,
         c: 100,
         gen_sim_s: 100.0,
+        poll_min_ms: Some(100),
+        learn: true,
     };
-    let conc_bound = Case {
-        name: "conc-bound",
+    let conc = |name, poll_min_ms, learn| Case {
+        name,
         n: 80,
         r: 50.0,
         c: 8,
         gen_sim_s: 200.0,
+        poll_min_ms,
+        learn,
     };
-    let storm = Case {
-        name: "storm",
-        n: 300,
-        r: 10.0,
-        c: 100,
-        gen_sim_s: 100.0,
-    };
-    run_case(&rate_bound, None).await?;
-    run_case(&conc_bound, None).await?;
-    run_case(&storm, Some(Duration::from_secs(8))).await?;
+    // The concurrency-bound campaign three ways: production poll timings (first poll and
+    // poll_min 2 s), then 100 ms without and with the learned schedule.
+    let cases = [
+        (rate("rate-bound"), None),
+        (conc("conc-2s", None, true), None),
+        (conc("conc-plain", Some(100), false), None),
+        (conc("conc-learned", Some(100), true), None),
+        (rate("storm"), Some(Duration::from_secs(8))),
+    ];
+    // `-- <name>...` runs only the named cases.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    for (case, storm) in &cases {
+        if only.is_empty() || only.iter().any(|o| o == case.name) {
+            run_case(case, *storm).await?;
+        }
+    }
     Ok(())
 }

@@ -183,6 +183,10 @@ pub struct Scenario {
     pub submit_concurrency: usize,
     /// `motionq worker --stages` (the limit tests leave out `collect`: nothing to store).
     pub stages: String,
+    /// motionq `[worker]` `poll_first_ms` and `poll_min_ms` (`None`: the production 2 s).
+    pub poll_min_ms: Option<u64>,
+    /// motionq `[worker]` `poll_learn`.
+    pub poll_learn: bool,
 }
 
 impl Scenario {
@@ -307,6 +311,11 @@ impl Harness {
         cfg.webhooks.public_base_url = None;
         cfg.storage.url = dir.path().join("out").to_string_lossy().into_owned();
         cfg.worker.submit_concurrency = scenario.submit_concurrency;
+        if let Some(ms) = scenario.poll_min_ms {
+            cfg.worker.poll_first_ms = ms;
+            cfg.worker.poll_min_ms = ms;
+        }
+        cfg.worker.poll_learn = scenario.poll_learn;
         cfg.queue = toml::from_str(
             "claim_min_idle_ms = 4000\nclaim_interval_ms = 1000\nrefresh_interval_ms = 1000\n\
              promote_interval_ms = 50\ndefer_delay_ms = 200\n[retry]\nbase = 100\ncap = 2000\n\
@@ -396,9 +405,11 @@ impl Harness {
     pub fn spawn_workers(&mut self, n: usize) -> Result<Vec<usize>> {
         let mut out = Vec::new();
         for _ in 0..n {
-            let log = std::fs::File::create(
-                self.dir.path().join(format!("worker-{}.log", self.spawned)),
-            )?;
+            // `MOTIONQ_LIMITBENCH_LOG_DIR` keeps the workers' logs after the run (with
+            // `MOTIONQ_LIMITBENCH_LOG` as their `RUST_LOG`, default `warn`).
+            let dir = std::env::var_os("MOTIONQ_LIMITBENCH_LOG_DIR")
+                .map_or_else(|| self.dir.path().to_path_buf(), PathBuf::from);
+            let log = std::fs::File::create(dir.join(format!("worker-{}.log", self.spawned)))?;
             let mut cmd = Command::new(&self.bin);
             cmd.arg("--config")
                 .arg(&self.cfg_path)
@@ -407,7 +418,10 @@ impl Harness {
                 .arg("worker")
                 .arg("--stages")
                 .arg(&self.scenario.stages)
-                .env("RUST_LOG", "warn")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("MOTIONQ_LIMITBENCH_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log);

@@ -26,6 +26,8 @@ fn scenario(vendor: Vendor, keys: Vec<KeySpec>) -> Scenario {
         retry_after_seconds: None,
         submit_concurrency: 8,
         stages: "feeder,submit,poll".into(),
+        poll_min_ms: None,
+        poll_learn: true,
     }
 }
 

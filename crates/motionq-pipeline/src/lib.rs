@@ -53,7 +53,14 @@
 //! stream). The queues only say "look at job X": every handler loads the record and acts on
 //! its state, so duplicates and redeliveries (the queue is at-least-once) are harmless. A
 //! per-job lock (`P:{c:ID}:lock:<job>`, lease `job_lock_ttl`) keeps two deliveries of one job
-//! from running a stage at the same time.
+//! from running a stage at the same time. The submit and collect handlers renew it every
+//! third of its lease while they run (a create-rate wait, a slow vendor or a large download
+//! never outlives it), and right before the create call the submit stage checks, in one
+//! round trip (`lock.lua` `take_intent`), that the lock is still its own and the job is still
+//! `submitting` under the intent it wrote (`intent_by` = its lock token). A worker whose
+//! process stalled past its lease therefore never pays for a job another worker took over
+//! meanwhile (that worker may have reconciled the intent, found nothing and routed the job
+//! to another key); it sends nothing and the job continues with its new owner.
 //!
 //! **Submit**, for an `admitted` job: campaign paused → back to `queued`; cancelled →
 //! `cancelled`. Otherwise the job's vendors are ordered by the campaign routing
@@ -97,7 +104,15 @@
 //!
 //! **Poll**: one message per in-flight task, pushed with a delay (`push_after`): no busy
 //! loops, so thousands of tasks cost `tasks / interval` requests per second. The interval is
-//! `clamp(age × poll_age_factor, poll_min, poll_max)` (2 s → 30 s by default). Each poll takes
+//! `clamp(age × poll_age_factor, poll_min, poll_max)` (2 s → 30 s by default; `[worker]`
+//! `poll_first_ms`, `poll_min_ms`, `poll_max_ms`, `poll_age_factor`). With `poll_learn` (the
+//! default) each process also learns, per (vendor, tier), how long tasks take
+//! ([`poll::CompletionModel`]: the 20th percentile of the last 128 tasks it saw finish, each
+//! sampled at the last poll that still saw it running) and lands a poll on that time, then
+//! polls densely again from `poll_min` ([`poll::learned_poll_interval`]): a finished task
+//! stops holding its key's concurrency slot seconds sooner, for a bounded number of extra
+//! queries (on 90–110 s tasks with the defaults: mean lag 9.7 s → 1.4 s, 18.1 → 21.9 polls
+//! per task, `cargo test -p motionq-pipeline --lib learning -- --nocapture`). Each poll takes
 //! a query-rate token of the key (a wait re-schedules the message), renews the slot lease (once a quarter of it has passed, not on every poll), and
 //! writes `next_poll_at` (Redis time); `poll_gate.lua` drops any message that arrives before
 //! it, so a duplicated message never doubles the query rate. Completed → cost settled to the
@@ -181,6 +196,16 @@
 //! poll, `completed` → collect) and forgets finished ones. Duplicates are harmless (state
 //! checks, per-job lock, poll gate).
 //!
+//! **Slot hand-over.** A job told "all slots in use" on a key (by `pick_usable` or the slot
+//! itself) registers, after its lock is released, in the key's waiters
+//! (`P:slotwait:<vendor>/<alias>`, ZSET by wait start) and looks at the slots once more (a
+//! slot released in between woke nobody). When the poll stage releases a slot (task done,
+//! failed or unknown), it pops the longest waiter and pushes its submit message at once, so
+//! a freed slot is reused without waiting out `queue.defer_delay_ms`; with nobody waiting it
+//! nudges its process's feeder to run the next round now (at most one round per tenth of
+//! `feeder_interval`). A waiter that got a slot on its own removes itself; a woken job whose
+//! deferred message also comes back is a harmless duplicate.
+//!
 //! ## Retries and backoff
 //!
 //! Failed attempts use the queue's policy (`[queue.retry]`: full jitter
@@ -193,6 +218,7 @@
 //! ## Redis keys added by this crate
 //!
 //! `P:{c:ID}:inflight` (ZSET), `P:{c:ID}:lock:<job>` (lease), `P:feeder:lock`,
+//! `P:slotwait:<vendor>/<alias>` (ZSET of waiting jobs, 1 h TTL),
 //! `P:{t:<vendor>}:tasks` (HASH task → `{campaign, job, idem}`), `P:{t:<vendor>}:idem`
 //! (HASH idempotency key → task), `P:{t:<vendor>}:createlock:<alias>` (task-list vendors).
 //! Every script touches one hash tag.
@@ -234,7 +260,9 @@
 //!
 //! `cargo test -p motionq-pipeline` (needs `redis-server`; the simulator runs in-process over
 //! loopback HTTP): `e2e` (demo manifest, all five vendors, stored bytes' sha256 = ledger),
-//! `faults` (500 jobs, 30% 503s and 429 storms), `errors` (content policy, auth parking and
+//! `faults` (500 jobs, 30% 503s and 429 storms), `slots` (one slot and a one-hour defer
+//! delay: six jobs are stored only because each released slot wakes the next waiter),
+//! `errors` (content policy, auth parking and
 //! key failover, campaign budget; `exhausted_create_retries_fail_with_the_last_error_and_stay_retryable`:
 //! creates answered 503 then 500 fail the job after `max_attempts` runs with the last error's
 //! class and message, and `retry_jobs` brings it back each time;

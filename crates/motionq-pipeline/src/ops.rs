@@ -166,6 +166,7 @@ pub async fn retry_jobs(
                 "wait_reason",
                 "next_poll_at",
                 "poll_errors",
+                "last_running_age_ms",
             ]
             .iter()
             .map(|f| (*f, String::new()))

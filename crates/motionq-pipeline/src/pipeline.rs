@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use motionq_collect::Collector;
 use motionq_config::Config;
 use motionq_core::{Backoff, JobState, PriceTable, Tier, Vendor};
-use motionq_limits::{KeyId, KeyLimits, Limits, LimitsConfig, SpendLimits};
+use motionq_limits::{KeyId, KeyLimits, Limits, LimitsConfig, SlotDecision, SpendLimits};
 use motionq_queue::{QueueConfig, StreamQueue};
 use motionq_store::{JobRecord, RedisConn, Store};
 use motionq_vendors::VendorClient;
@@ -40,6 +40,10 @@ pub struct StageJob {
     pub job: String,
 }
 
+/// Lifetime of a key's slot-waiter set after its last registration (see
+/// [`Pipeline::wait_for_slot`]).
+const SLOT_WAITERS_TTL_MS: u64 = 3_600_000;
+
 /// What to do with a job whose create call may have reached a vendor that cannot be asked
 /// (`worker.unreconcilable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,9 @@ pub struct PipelineOptions {
     pub poll_max: Duration,
     /// The interval grows with the task's age: `clamp(age × factor, poll_min, poll_max)`.
     pub poll_age_factor: f64,
+    /// Learn the typical generation time per (vendor, tier) and poll just after it
+    /// ([`crate::poll::learned_poll_interval`]).
+    pub poll_learn: bool,
     /// How often the feeder runs a round.
     pub feeder_interval: Duration,
     /// Jobs admitted per key beyond its free concurrency slots (keeps submit workers busy while
@@ -94,6 +101,7 @@ impl Default for PipelineOptions {
             poll_min: Duration::from_secs(2),
             poll_max: Duration::from_secs(30),
             poll_age_factor: 0.2,
+            poll_learn: true,
             feeder_interval: Duration::from_millis(500),
             feeder_floor: 2,
             feeder_batch: 500,
@@ -104,6 +112,21 @@ impl Default for PipelineOptions {
             vendor_retry_limit: 3,
             quota_park: Duration::from_secs(3600),
             max_rate_wait: Duration::from_secs(3),
+        }
+    }
+}
+
+impl PipelineOptions {
+    /// Production values with the poll schedule of `[worker]` (`poll_first_ms`,
+    /// `poll_min_ms`, `poll_max_ms`, `poll_age_factor`, `poll_learn`).
+    pub fn from_worker_config(w: &motionq_config::WorkerConfig) -> Self {
+        Self {
+            first_poll_delay: Duration::from_millis(w.poll_first_ms),
+            poll_min: Duration::from_millis(w.poll_min_ms),
+            poll_max: Duration::from_millis(w.poll_max_ms),
+            poll_age_factor: w.poll_age_factor,
+            poll_learn: w.poll_learn,
+            ..Self::default()
         }
     }
 }
@@ -155,6 +178,11 @@ pub struct Pipeline {
     pub(crate) collect_q: StreamQueue<StageJob>,
     pub(crate) collector: Option<Collector>,
     pub(crate) opts: PipelineOptions,
+    /// Generation times this process has seen, for the learned poll schedule.
+    pub(crate) completion: crate::poll::CompletionModel,
+    /// Wakes this process's feeder early: a vendor task ended and no job was waiting for its
+    /// slot (see [`release_slot_and_wake`](Self::release_slot_and_wake)).
+    pub(crate) feeder_nudge: tokio::sync::Notify,
     pub(crate) retry: Backoff,
     /// How long a deferred message waits before it is tried again (`[queue] defer_delay_ms`).
     pub(crate) defer_delay: Duration,
@@ -377,6 +405,8 @@ impl Pipeline {
             collect_q,
             collector,
             opts,
+            completion: crate::poll::CompletionModel::default(),
+            feeder_nudge: tokio::sync::Notify::new(),
             defer_delay: Duration::from_millis(qcfg.defer_delay_ms),
             retry: qcfg.retry,
             unreconcilable,
@@ -557,6 +587,62 @@ impl Pipeline {
             spec_rev: rev,
             token,
         }))
+    }
+
+    /// Runs `work` while renewing this worker's lock on the job every third of its lease, so
+    /// a long handler (create-rate waits, a slow vendor, a large download) does not outlive
+    /// its lock while its process is alive. A renewal that finds the lock held by another
+    /// worker stops renewing: that worker owns the job now (the submit stage checks
+    /// [`owns_intent`](Self::owns_intent) before it pays).
+    pub(crate) async fn keeping_job_lock<F: std::future::Future>(
+        &self,
+        campaign: &str,
+        job: &str,
+        token: &str,
+        work: F,
+    ) -> F::Output {
+        let key = self.campaign_key(campaign, &format!("lock:{job}"));
+        let ttl = self.opts.job_lock_ttl;
+        let keep = async {
+            loop {
+                tokio::time::sleep((ttl / 3).max(Duration::from_millis(10))).await;
+                match self.lock(&key, token, ttl, "take").await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("the job's lock passed to another worker");
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not renew the job's lock"),
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            out = work => out,
+            () = keep => unreachable!("the renewal loop never ends"),
+        }
+    }
+
+    /// Whether this worker still owns the job right before paying for it: it holds the job's
+    /// lock (renewed here) and the job is `submitting` under the intent written with this
+    /// lock's token (`intent_by`). One round trip (`lock.lua`, `take_intent`).
+    pub(crate) async fn owns_intent(
+        &self,
+        campaign: &str,
+        job: &str,
+        token: &str,
+    ) -> Result<bool, PipelineError> {
+        let (taken, (state, by)): (i64, (Option<String>, Option<String>)) = LOCK
+            .key(self.campaign_key(campaign, &format!("lock:{job}")))
+            .key(self.store.keys().job(campaign, job))
+            .arg(token)
+            .arg(self.opts.job_lock_ttl.as_millis().max(1) as u64)
+            .arg("take_intent")
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(taken == 1
+            && state.as_deref() == Some(JobState::Submitting.as_str())
+            && by.as_deref() == Some(token))
     }
 
     pub(crate) async fn unlock_job(&self, campaign: &str, job: &str, token: &str) {
@@ -740,6 +826,113 @@ impl Pipeline {
         self.submit_q
             .push_with_id(&format!("{campaign}/{job}"), &m)
             .await?;
+        Ok(())
+    }
+
+    /// The jobs told "all slots in use" on `key`: a ZSET of [`StageJob`] JSON scored by when
+    /// each began to wait. A released slot wakes the longest waiter at once
+    /// ([`release_slot_and_wake`](Self::release_slot_and_wake)) instead of leaving the slot
+    /// idle until some waiter's deferred message comes back (`queue.defer_delay_ms`).
+    fn slot_waiters_key(&self, key: &KeyId) -> String {
+        format!("{}:slotwait:{key}", self.prefix)
+    }
+
+    /// Registers a job that found every slot of `key` in use (called after the job's lock
+    /// is released, so a wake-up never finds it locked). A slot released between the job's
+    /// look and this registration woke nobody, so the slot is looked at again: if one is free
+    /// now, it is handed to the longest waiter at once. Best effort: on an error the job only
+    /// waits out its defer delay, as it would without waking.
+    pub(crate) async fn wait_for_slot(&self, key: &KeyId, campaign: &str, job: &str) {
+        let k = self.slot_waiters_key(key);
+        let member = serde_json::to_string(&StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        })
+        .expect("StageJob serialises");
+        let mut pipe = redis::pipe();
+        // NX: the score stays the time the job began to wait (first come, first woken). The
+        // TTL drops the set of a key nobody releases any more (entries are only wake-ups).
+        pipe.cmd("ZADD")
+            .arg(&k)
+            .arg("NX")
+            .arg(now_ms())
+            .arg(member)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(SLOT_WAITERS_TTL_MS)
+            .ignore();
+        if let Err(e) = pipe.query_async::<()>(&mut self.conn.clone()).await {
+            tracing::warn!(error = %e, %key, "could not register a slot waiter");
+            return;
+        }
+        let holder = JobIds::new(campaign, job, 0).holder;
+        let again = async {
+            if let SlotDecision::Acquired(_) = self.limits.acquire_slot(key, &holder, None).await? {
+                self.release_slot_and_wake(key, &holder).await?;
+            }
+            Ok::<(), PipelineError>(())
+        };
+        if let Err(e) = again.await {
+            tracing::warn!(error = %e, %key, "could not look at the slots again");
+        }
+    }
+
+    /// Removes a job from `key`'s waiters once it got a slot (so the next release wakes a
+    /// job that still waits). Best effort, like [`wait_for_slot`](Self::wait_for_slot).
+    pub(crate) async fn stop_waiting_for_slot(&self, key: &KeyId, campaign: &str, job: &str) {
+        let member = serde_json::to_string(&StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        })
+        .expect("StageJob serialises");
+        let r: redis::RedisResult<i64> = redis::cmd("ZREM")
+            .arg(self.slot_waiters_key(key))
+            .arg(member)
+            .query_async(&mut self.conn.clone())
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, %key, "could not remove a slot waiter");
+        }
+    }
+
+    /// Releases `holder`'s slot of `key`, then pushes the longest-waiting job of that key (if
+    /// any) to the submit queue at once; with no job waiting, nudges this process's feeder to
+    /// run its next round early. Release strictly before the pop: together with the
+    /// look-again of [`wait_for_slot`](Self::wait_for_slot) no wake-up is lost. A woken job
+    /// whose deferred message also comes back later is harmless: the job's lock and state make
+    /// the second delivery a no-op.
+    pub(crate) async fn release_slot_and_wake(
+        &self,
+        key: &KeyId,
+        holder: &str,
+    ) -> Result<(), PipelineError> {
+        self.limits.release_slot(key, holder).await?;
+        let popped: Vec<(String, f64)> = match redis::cmd("ZPOPMIN")
+            .arg(self.slot_waiters_key(key))
+            .arg(1)
+            .query_async(&mut self.conn.clone())
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, %key, "could not read the slot waiters");
+                return Ok(());
+            }
+        };
+        if popped.is_empty() {
+            // Nobody waits for the slot: let the feeder admit the next job now rather than at
+            // its next round.
+            self.feeder_nudge.notify_one();
+        }
+        for (member, _) in popped {
+            match serde_json::from_str::<StageJob>(&member) {
+                Ok(m) => self.push_submit(&m.campaign, &m.job).await?,
+                Err(e) => {
+                    tracing::error!(member = %member, error = %e, "unreadable slot waiter dropped")
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1033,6 +1226,44 @@ mod tests {
         assert_eq!(taken, 1);
         assert!(fields.is_empty());
         assert_eq!(camp, (None, None));
+
+        // take_intent: renews the holder's lock and returns the job's state and intent owner;
+        // another holder gets nothing.
+        let _: () = redis::cmd("HSET")
+            .arg(job)
+            .arg("state")
+            .arg("submitting")
+            .arg("intent_by")
+            .arg("b")
+            .query_async(&mut conn.clone())
+            .await
+            .unwrap();
+        let intent = |holder: &'static str| {
+            let mut conn = conn.clone();
+            async move {
+                let r: (i64, (Option<String>, Option<String>)) = LOCK
+                    .key(lock)
+                    .key(job)
+                    .arg(holder)
+                    .arg(60_000)
+                    .arg("take_intent")
+                    .invoke_async(&mut conn)
+                    .await
+                    .unwrap();
+                r
+            }
+        };
+        assert_eq!(
+            intent("b").await,
+            (1, (Some("submitting".into()), Some("b".into())))
+        );
+        assert_eq!(intent("a").await, (0, (None, None)));
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(lock)
+            .query_async(&mut conn.clone())
+            .await
+            .unwrap();
+        assert!(ttl > 1_000, "take_intent renews the lease: {ttl}");
     }
 
     /// `poll_gate.lua` against a real redis-server: a due `submitted` job is polled and its

@@ -1,9 +1,11 @@
 //! The poll stage: one delayed message per in-flight task ("poll chain"), intervals growing
 //! with the task's age, the key's query rate respected, the concurrency lease renewed.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use motionq_core::{ErrorClass, JobState, Vendor};
+use motionq_core::{ErrorClass, JobState, Tier, Vendor};
 use motionq_limits::{Decision, KeyId, Op};
 use motionq_queue::runtime::BoxDynError;
 use motionq_queue::Delivery;
@@ -19,6 +21,93 @@ use crate::submit::{fail, gen_of, release_res};
 pub fn poll_interval(age: Duration, min: Duration, max: Duration, factor: f64) -> Duration {
     let grown = age.mul_f64(factor.max(0.0));
     grown.clamp(min, max.max(min))
+}
+
+/// Interval before the next poll of a task of age `age` when tasks like it usually take
+/// `expected` ([`CompletionModel`]). Before `expected`: the plain [`poll_interval`], shortened
+/// to land on `expected` (never below `min`). From `expected` on: the plain schedule again,
+/// but with the age counted from `expected`, so polls are dense just after the task is likely
+/// done and space out again up to `max` if it runs long. Without an estimate: [`poll_interval`].
+///
+/// Cost: a task that takes longer than `expected` is polled about as often after `expected`
+/// as a new task is after its start, so learning adds a bounded number of polls per task
+/// (`ln(max/min)/factor`-ish with the defaults) and the key's query rate still caps them all.
+pub fn learned_poll_interval(
+    age: Duration,
+    expected: Option<Duration>,
+    min: Duration,
+    max: Duration,
+    factor: f64,
+) -> Duration {
+    match expected {
+        Some(e) if age < e => poll_interval(age, min, max, factor).min(e - age).max(min),
+        Some(e) => poll_interval(age - e, min, max, factor),
+        None => poll_interval(age, min, max, factor),
+    }
+}
+
+/// Samples kept per (vendor, tier).
+const MODEL_WINDOW: usize = 128;
+/// No estimate until this many tasks were seen finishing.
+const MODEL_MIN_SAMPLES: usize = 8;
+/// The estimate is this quantile of the samples: early rather than late, because a poll
+/// before the end costs one request while a poll after it costs the slot's idle time.
+const MODEL_QUANTILE: f64 = 0.2;
+
+/// How long tasks take, per (vendor, tier), as this process has seen them finish: the last
+/// [`MODEL_WINDOW`] samples, each the task's age at the last poll that still saw it running
+/// (a lower bound of its generation time; ¾ of its age when the first poll already found it
+/// done). In memory, per process: a restarted worker polls on the plain schedule until it has
+/// seen [`MODEL_MIN_SAMPLES`] tasks of a kind finish.
+#[derive(Debug, Default)]
+pub struct CompletionModel {
+    samples: Mutex<HashMap<(Vendor, Tier), VecDeque<u64>>>,
+}
+
+impl CompletionModel {
+    /// Records that a task of `vendor`/`tier` took about `ms` milliseconds.
+    pub fn record(&self, vendor: Vendor, tier: Tier, ms: u64) {
+        let mut m = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let ring = m.entry((vendor, tier)).or_default();
+        if ring.len() == MODEL_WINDOW {
+            ring.pop_front();
+        }
+        ring.push_back(ms);
+    }
+
+    /// The expected generation time of a `vendor`/`tier` task, once enough were seen.
+    pub fn expected(&self, vendor: Vendor, tier: Tier) -> Option<Duration> {
+        let m = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let ring = m.get(&(vendor, tier))?;
+        if ring.len() < MODEL_MIN_SAMPLES {
+            return None;
+        }
+        let mut v: Vec<u64> = ring.iter().copied().collect();
+        v.sort_unstable();
+        let i = ((v.len() - 1) as f64 * MODEL_QUANTILE).round() as usize;
+        Some(Duration::from_millis(v[i]))
+    }
+}
+
+impl Pipeline {
+    /// The learned generation time of `vendor`/`tier` tasks, when learning is on.
+    pub(crate) fn expected_generation(&self, vendor: Vendor, tier: Tier) -> Option<Duration> {
+        if self.opts.poll_learn {
+            self.completion.expected(vendor, tier)
+        } else {
+            None
+        }
+    }
+
+    /// Delay of a new task's first poll: `first_poll_delay`, or the learned generation time
+    /// when that comes sooner (never below `poll_min`).
+    pub(crate) fn first_poll_delay(&self, vendor: Vendor, tier: Tier) -> Duration {
+        let first = self.opts.first_poll_delay;
+        match self.expected_generation(vendor, tier) {
+            Some(e) if e < first => e.max(self.opts.poll_min),
+            _ => first,
+        }
+    }
 }
 
 /// The handler of the `poll` queue.
@@ -106,11 +195,24 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
     let raise_rate = admission.rate_lowered;
     match admission.decision {
         Decision::Allowed => {}
+        // Why the task was not queried this time (`poll_wait`, cleared by the next query).
         Decision::Wait(w) => {
             let delay = w.max(Duration::from_millis(50));
-            return schedule(p, rec, c, delay, &[], renewed_at).await;
+            let why = format!("query rate: next query in {w:?}");
+            return schedule(p, rec, c, delay, &[("poll_wait", why)], renewed_at).await;
         }
-        Decision::Parked(_) => return schedule(p, rec, c, p.opts.poll_max, &[], renewed_at).await,
+        Decision::Parked(pk) => {
+            let why = format!("key parked ({})", pk.reason);
+            return schedule(
+                p,
+                rec,
+                c,
+                p.opts.poll_max,
+                &[("poll_wait", why)],
+                renewed_at,
+            )
+            .await;
+        }
     }
     let submitted_at = f("submitted_at")
         .parse::<u64>()
@@ -132,8 +234,9 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                 if raise_rate {
                     let _ = p.limits.on_success(&key, Op::Query).await;
                 }
-                let next = poll_interval(
+                let next = learned_poll_interval(
                     age,
+                    p.expected_generation(vendor, rec.spec.tier),
                     p.opts.poll_min,
                     p.opts.poll_max,
                     p.opts.poll_age_factor,
@@ -148,6 +251,8 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                         ("vendor_status", st.raw_status.clone()),
                         ("progress", progress),
                         ("poll_errors", "0".into()),
+                        ("poll_wait", String::new()),
+                        ("last_running_age_ms", (age.as_millis() as u64).to_string()),
                     ],
                     renewed_at,
                 )
@@ -162,6 +267,13 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                 if raise_rate {
                     let _ = p.limits.on_success(&key, Op::Query).await;
                 }
+                // What this task says about how long such tasks take (see CompletionModel).
+                let sample = rec
+                    .fields
+                    .get("last_running_age_ms")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or_else(|| age.as_millis() as u64 * 3 / 4);
+                p.completion.record(vendor, rec.spec.tier, sample);
                 completed(
                     p,
                     rec,
@@ -194,7 +306,7 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                 // The vendor does not know the task: nothing runs, nothing is charged.
                 release_res(p, &ids.res_key).await?;
                 release_res(p, &ids.res_campaign).await?;
-                p.limits.release_slot(&key, &ids.holder).await?;
+                p.release_slot_and_wake(&key, &ids.holder).await?;
                 fail(p, rec, c, JobState::Submitted, "not_found", &e.to_string()).await?;
                 return Ok(());
             }
@@ -214,6 +326,7 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
                 &[
                     ("poll_errors", errors.to_string()),
                     ("last_error", e.to_string()),
+                    ("poll_wait", String::new()),
                 ],
                 renewed_at,
             )
@@ -290,7 +403,7 @@ async fn completed(
     {
         settle(p, &ids.res_campaign, usd.unwrap_or(0)).await?;
     }
-    p.limits.release_slot(key, &ids.holder).await?;
+    p.release_slot_and_wake(key, &ids.holder).await?;
     let lifetime = expires_hint.unwrap_or(Duration::from_secs(
         vendor.capabilities().output_link_lifetime_s,
     ));
@@ -360,7 +473,7 @@ async fn task_failed(
     // Vendors refund failed tasks.
     release_res(p, &ids.res_key).await?;
     release_res(p, &ids.res_campaign).await?;
-    p.limits.release_slot(key, &ids.holder).await?;
+    p.release_slot_and_wake(key, &ids.holder).await?;
     let failures = rec
         .fields
         .get("vendor_failures")
@@ -403,6 +516,7 @@ async fn task_failed(
             ("res_key", String::new()),
             ("res_campaign", String::new()),
             ("next_poll_at", String::new()),
+            ("last_running_age_ms", String::new()),
         ];
         let moved = p
             .transition(
@@ -438,5 +552,163 @@ mod tests {
         let a = poll_interval(Duration::from_secs(20), min, max, 0.2);
         let b = poll_interval(Duration::from_secs(40), min, max, 0.2);
         assert!(b > a);
+    }
+
+    const MIN: Duration = Duration::from_secs(2);
+    const MAX: Duration = Duration::from_secs(30);
+    const FIRST: Duration = Duration::from_secs(2);
+
+    fn s(x: u64) -> Duration {
+        Duration::from_secs(x)
+    }
+
+    #[test]
+    fn learned_interval_lands_on_the_estimate_then_starts_dense_again() {
+        // No estimate: the plain schedule.
+        assert_eq!(
+            learned_poll_interval(s(100), None, MIN, MAX, 0.2),
+            poll_interval(s(100), MIN, MAX, 0.2)
+        );
+        // Before the estimate: the plain interval (20 s at 100 s), cut to land on it.
+        assert_eq!(
+            learned_poll_interval(s(100), Some(s(110)), MIN, MAX, 0.2),
+            s(10)
+        );
+        assert_eq!(
+            learned_poll_interval(s(50), Some(s(200)), MIN, MAX, 0.2),
+            s(10)
+        );
+        // Never below poll_min, even when the estimate is closer.
+        assert_eq!(
+            learned_poll_interval(s(109), Some(s(110)), MIN, MAX, 0.2),
+            MIN
+        );
+        // At and after the estimate: growth restarts from poll_min...
+        assert_eq!(
+            learned_poll_interval(s(110), Some(s(110)), MIN, MAX, 0.2),
+            MIN
+        );
+        assert_eq!(
+            learned_poll_interval(s(160), Some(s(110)), MIN, MAX, 0.2),
+            s(10)
+        );
+        // ...and is capped by poll_max for a task that runs far beyond it.
+        assert_eq!(
+            learned_poll_interval(s(3000), Some(s(110)), MIN, MAX, 0.2),
+            MAX
+        );
+    }
+
+    #[test]
+    fn model_needs_samples_keeps_a_window_and_takes_an_early_quantile() {
+        let m = CompletionModel::default();
+        for i in 0..(MODEL_MIN_SAMPLES as u64 - 1) {
+            m.record(Vendor::Kkiai, Tier::Std, 10_000 + i);
+        }
+        assert_eq!(m.expected(Vendor::Kkiai, Tier::Std), None);
+        m.record(Vendor::Kkiai, Tier::Std, 10_007);
+        assert!(m.expected(Vendor::Kkiai, Tier::Std).is_some());
+        // Kinds are learned apart.
+        assert_eq!(m.expected(Vendor::Kkiai, Tier::Pro), None);
+        assert_eq!(m.expected(Vendor::Evolink, Tier::Std), None);
+        // 1..=100 s: the 20th percentile is about 21 s.
+        let m = CompletionModel::default();
+        for i in 1..=100u64 {
+            m.record(Vendor::Freepik, Tier::Pro, i * 1000);
+        }
+        assert_eq!(m.expected(Vendor::Freepik, Tier::Pro), Some(s(21)));
+        // Only the last MODEL_WINDOW samples count.
+        for _ in 0..MODEL_WINDOW {
+            m.record(Vendor::Freepik, Tier::Pro, 5_000);
+        }
+        assert_eq!(m.expected(Vendor::Freepik, Tier::Pro), Some(s(5)));
+    }
+
+    /// Deterministic generation times in `[base, base + spread)` ms.
+    fn durations(n: usize, base: u64, spread: u64, seed: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                base + (x >> 33) % spread
+            })
+            .collect()
+    }
+
+    /// Polls tasks of the given generation times one after another the way `poll_once` and
+    /// `adopt` do (first poll, interval, sample), on simulated time. Returns the mean lag
+    /// between a task's end and the poll that saw it (ms), the polls per task, and the model.
+    fn simulate(tasks: &[u64], learn: bool, m: &CompletionModel) -> (f64, f64) {
+        let (mut lag, mut polls) = (0u64, 0u64);
+        for &d in tasks {
+            let expected = if learn {
+                m.expected(Vendor::Kkiai, Tier::Std)
+            } else {
+                None
+            };
+            let mut t = match expected {
+                Some(e) if e < FIRST => e.max(MIN),
+                _ => FIRST,
+            }
+            .as_millis() as u64;
+            let mut last_running = None;
+            loop {
+                polls += 1;
+                if t >= d {
+                    lag += t - d;
+                    m.record(Vendor::Kkiai, Tier::Std, last_running.unwrap_or(t * 3 / 4));
+                    break;
+                }
+                last_running = Some(t);
+                let next = learned_poll_interval(Duration::from_millis(t), expected, MIN, MAX, 0.2);
+                t += next.as_millis() as u64;
+            }
+        }
+        let n = tasks.len() as f64;
+        (lag as f64 / n, polls as f64 / n)
+    }
+
+    #[test]
+    fn learning_cuts_the_lag_of_finished_tasks_at_a_bounded_poll_cost() {
+        // Generation times of 90-110 s, as a vendor's queue gives them on a steady day.
+        let tasks = durations(400, 90_000, 20_000, 7);
+        let (plain_lag, plain_polls) = simulate(&tasks, false, &CompletionModel::default());
+        let (learned_lag, learned_polls) = simulate(&tasks, true, &CompletionModel::default());
+        println!(
+            "plain: mean lag {:.1} s, {:.1} polls/task; learned: mean lag {:.1} s, {:.1} polls/task",
+            plain_lag / 1000.0,
+            plain_polls,
+            learned_lag / 1000.0,
+            learned_polls
+        );
+        assert!(
+            learned_lag * 3.0 < plain_lag,
+            "learning should cut the lag to under a third: {learned_lag} vs {plain_lag}"
+        );
+        assert!(
+            learned_polls < plain_polls * 1.6,
+            "learning costs too many polls: {learned_polls} vs {plain_polls}"
+        );
+        // Without learning, the model is never consulted: same result as the plain schedule.
+        let (again_lag, again_polls) = simulate(&tasks, false, &CompletionModel::default());
+        assert_eq!((again_lag, again_polls), (plain_lag, plain_polls));
+    }
+
+    #[test]
+    fn an_estimate_follows_tasks_that_get_faster_or_slower() {
+        let m = CompletionModel::default();
+        simulate(&durations(200, 90_000, 20_000, 11), true, &m);
+        let before = m.expected(Vendor::Kkiai, Tier::Std).unwrap();
+        assert!(before > s(60) && before <= s(110), "{before:?}");
+        // The vendor gets faster: 30-40 s. The estimate comes down within one window.
+        simulate(&durations(MODEL_WINDOW, 30_000, 10_000, 12), true, &m);
+        let faster = m.expected(Vendor::Kkiai, Tier::Std).unwrap();
+        assert!(faster <= s(40), "{faster:?}");
+        // And slower: 200-220 s. The estimate climbs (lower bounds: last running poll).
+        simulate(&durations(MODEL_WINDOW, 200_000, 20_000, 13), true, &m);
+        let slower = m.expected(Vendor::Kkiai, Tier::Std).unwrap();
+        assert!(slower > s(150) && slower <= s(220), "{slower:?}");
     }
 }

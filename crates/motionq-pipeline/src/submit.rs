@@ -21,14 +21,23 @@ use crate::error::PipelineError;
 use crate::pipeline::{micro, now_ms, JobIds, Pipeline, StageJob, Unreconcilable};
 
 /// Fields of the submit intent, cleared when a job goes back to `admitted`.
-const INTENT_FIELDS: [&str; 6] = [
+const INTENT_FIELDS: [&str; 7] = [
     "vendor",
     "key_alias",
     "idem_key",
     "intent_at",
+    "intent_by",
     "res_key",
     "res_campaign",
 ];
+
+tokio::task_local! {
+    /// Keys a submit delivery found with every slot in use.
+    static FULL_KEYS: std::cell::RefCell<Vec<KeyId>>;
+    /// The token of the job lock this delivery holds (written with the intent as
+    /// `intent_by`, checked right before the create call).
+    static LOCK_TOKEN: String;
+}
 
 /// Why the job is waiting (not an error): deferred without counting an attempt.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +85,34 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
             return Err(wait("another worker holds this job"));
         };
         let token = lj.token.clone();
-        let r = locked(p, &msg, lj, &d).await;
+        let work = async {
+            let r = locked(p, &msg, lj, &d).await;
+            (r, FULL_KEYS.with(|k| k.take()))
+        };
+        let (r, full) = p
+            .keeping_job_lock(
+                &msg.campaign,
+                &msg.job,
+                &token,
+                LOCK_TOKEN.scope(
+                    token.clone(),
+                    FULL_KEYS.scope(std::cell::RefCell::new(Vec::new()), work),
+                ),
+            )
+            .await;
         p.unlock_job(&msg.campaign, &msg.job, &token).await;
+        // A job left waiting after finding keys full is woken by the next slot released on
+        // one of them (see `Pipeline::wait_for_slot`).
+        if r.as_ref()
+            .is_err_and(|e| e.downcast_ref::<DeferredError>().is_some())
+        {
+            let mut full = full;
+            full.sort();
+            full.dedup();
+            for key in &full {
+                p.wait_for_slot(key, &msg.campaign, &msg.job).await;
+            }
+        }
         if let Err(e) = &r {
             if e.downcast_ref::<DeferredError>().is_none() {
                 tracing::warn!(error = %e, "submit attempt failed");
@@ -215,6 +250,12 @@ async fn submit_fresh(
             let key = match p.limits.pick_usable(&cands, Some(amount)).await? {
                 Ok(k) => k,
                 Err(why) => {
+                    // Keys full for concurrency: woken when one of them releases a slot.
+                    for (k, u) in &why.reasons {
+                        if matches!(u, motionq_limits::Unusable::Concurrency { .. }) {
+                            let _ = FULL_KEYS.try_with(|f| f.borrow_mut().push(k.clone()));
+                        }
+                    }
                     if let Some(r) = why.retry_in(SystemTime::now()) {
                         soonest = Some(soonest.map_or(r, |s: Duration| s.min(r)));
                     }
@@ -346,11 +387,18 @@ async fn try_key(
     span.record("key", key.alias());
     // 1. Concurrency slot, held until the vendor task is terminal.
     match p.limits.acquire_slot(key, &ids.holder, None).await? {
-        SlotDecision::Acquired(_) => {}
+        SlotDecision::Acquired(_) => {
+            // A job that waited may still be registered as a slot waiter of this key.
+            if rec.fields.get("wait_reason").is_some_and(|w| !w.is_empty()) {
+                p.stop_waiting_for_slot(key, c, &rec.id).await;
+            }
+        }
         SlotDecision::Full {
             in_flight, limit, ..
         } => {
             note_wait(p, vendor, key, LimitKind::Concurrency);
+            // Registered as a waiter of the key once the job's lock is released (`handle`).
+            let _ = FULL_KEYS.try_with(|k| k.borrow_mut().push(key.clone()));
             return Ok(KeyOutcome::Skip(format!(
                 "all {limit} slots in use ({in_flight})"
             )));
@@ -463,6 +511,10 @@ async fn try_key(
         ("idem_key", ids.idem.clone()),
         ("gen", gen_of(rec).to_string()),
         ("intent_at", now_ms().to_string()),
+        (
+            "intent_by",
+            LOCK_TOKEN.try_with(Clone::clone).unwrap_or_default(),
+        ),
         // Create attempts over the job's life (every generation); only the worker that moves
         // the job out of `admitted` writes it, so the read-increment cannot race.
         ("attempts", (attempts_of(rec) + 1).to_string()),
@@ -541,6 +593,15 @@ async fn try_key(
             }
         }
     };
+    // 6b. Still the job's owner? A worker whose lock lapsed (a stalled process) must not pay
+    //     for a job another worker may be reconciling or submitting: the lock must still be
+    //     ours (renewed now) and the job must still carry our intent.
+    if !still_owner(p, c, &rec.id).await? {
+        answered(p, ticket.as_ref()).await;
+        return Err(wait(
+            "the job passed to another worker before the create call; it continues there",
+        ));
+    }
     // 7a. Commit right before sending: from here the money stays held whatever happens, and a
     //    committed key reservation is the marker "a create call may have been sent".
     for (res, on) in [(&ids.res_campaign, campaign_res), (&ids.res_key, true)] {
@@ -598,6 +659,16 @@ async fn try_key(
     }
 }
 
+/// Whether this delivery still owns the job right before its create call
+/// ([`Pipeline::owns_intent`]). Outside a submit delivery (no lock token) there is nothing to
+/// check.
+async fn still_owner(p: &Pipeline, c: &str, j: &str) -> Result<bool, PipelineError> {
+    match LOCK_TOKEN.try_with(Clone::clone) {
+        Ok(token) => p.owns_intent(c, j, &token).await,
+        Err(_) => Ok(true),
+    }
+}
+
 /// Starts a held create admission's second in its key's window (the call was answered or
 /// will not be sent). A failure only leaves the admission counted until its hold passes:
 /// capacity, never a breach.
@@ -641,6 +712,7 @@ async fn adopt(
         ("task_id", task_id.to_string()),
         ("submitted_at", now_ms().to_string()),
         ("wait_reason", String::new()),
+        ("last_running_age_ms", String::new()),
     ];
     let moved = p
         .transition(
@@ -656,7 +728,8 @@ async fn adopt(
         if raise_rate {
             let _ = p.limits.on_success(key, Op::Create).await;
         }
-        p.push_poll(c, &rec.id, p.opts.first_poll_delay).await?;
+        p.push_poll(c, &rec.id, p.first_poll_delay(vendor, rec.spec.tier))
+            .await?;
         tracing::info!(task_id, "submitted");
     }
     Ok(())

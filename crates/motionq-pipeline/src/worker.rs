@@ -148,6 +148,7 @@ pub async fn run_feeder(p: Arc<Pipeline>, stop: impl Future<Output = ()>) {
     let mut rotation = 0usize;
     let mut last_sweep = tokio::time::Instant::now();
     loop {
+        let round_start = tokio::time::Instant::now();
         match p.feed_round(rotation).await {
             // The next round starts where this one's round robin stopped: advancing by the jobs
             // admitted (not by one per round) keeps the turn order fair when each round has
@@ -166,9 +167,17 @@ pub async fn run_feeder(p: Arc<Pipeline>, stop: impl Future<Output = ()>) {
                 tracing::warn!(error = %e, "sweep failed; retrying next interval");
             }
         }
+        // The next round after `feeder_interval`, or sooner when a vendor task of this
+        // process ended with no job waiting for its slot, but never within a tenth of the
+        // interval of the last round: nudges come at the completion rate.
+        let earliest = round_start + p.opts.feeder_interval / 10;
         tokio::select! {
             _ = &mut stop => return,
-            _ = tokio::time::sleep(p.opts.feeder_interval) => {}
+            _ = tokio::time::sleep_until(round_start + p.opts.feeder_interval) => {}
+            _ = async {
+                p.feeder_nudge.notified().await;
+                tokio::time::sleep_until(earliest).await;
+            } => {}
         }
     }
 }

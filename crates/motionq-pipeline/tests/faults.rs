@@ -80,6 +80,19 @@ async fn five_hundred_jobs_through_503s_and_429_storms() {
                 }
             }
         }
+        // And the limiter's view of every key (rates, parks, slots).
+        let conn = motionq_store::RedisConn::connect(&env.cfg.redis)
+            .await
+            .unwrap();
+        let limits = motionq_limits::Limits::new(
+            conn,
+            &env.cfg.redis.key_prefix,
+            motionq_pipeline::limits_config(&env.cfg),
+        )
+        .unwrap();
+        for st in limits.list_keys().await.unwrap() {
+            println!("key state: {st:?}");
+        }
     }
     assert_eq!(terminal(&c), 500, "every job accounted for: {c:?}");
     assert_eq!(

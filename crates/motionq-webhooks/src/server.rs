@@ -195,7 +195,7 @@ impl WebhookState {
         }
         // One registry per process: the pipeline context records into the same metrics.
         let pipeline = Arc::new(
-            Pipeline::connect(cfg, PipelineOptions::default())
+            Pipeline::connect(cfg, PipelineOptions::from_worker_config(&cfg.worker))
                 .await?
                 .with_metrics(metrics.clone()),
         );

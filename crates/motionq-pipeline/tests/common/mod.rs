@@ -199,3 +199,14 @@ pub fn spawn_worker(
     });
     (tx, h)
 }
+
+/// The limiter over the test's Redis and config (to park keys, read their state).
+pub async fn limits(env: &Env) -> motionq_limits::Limits {
+    let conn = RedisConn::connect(&env.cfg.redis).await.unwrap();
+    motionq_limits::Limits::new(
+        conn,
+        &env.cfg.redis.key_prefix,
+        motionq_pipeline::limits_config(&env.cfg),
+    )
+    .unwrap()
+}

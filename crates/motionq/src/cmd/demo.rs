@@ -287,6 +287,7 @@ pub async fn run(a: &DemoArgs, config_path: Option<&Path>) -> Result<(), Failure
     let worker = tokio::spawn(async move {
         let opts = motionq_pipeline::WorkerOptions {
             metrics: Some(metrics),
+            pipeline: motionq_pipeline::PipelineOptions::from_worker_config(&worker_cfg.worker),
             ..Default::default()
         };
         motionq_pipeline::run_worker(&worker_cfg, opts, worker_stop).await

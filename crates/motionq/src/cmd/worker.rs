@@ -46,6 +46,7 @@ pub async fn run(a: &WorkerArgs, cfg: &Config) -> Result<(), Failure> {
         submit_concurrency: a.submit_concurrency,
         poll_concurrency: a.poll_concurrency,
         collect_concurrency: a.collect_concurrency,
+        pipeline: motionq_pipeline::PipelineOptions::from_worker_config(&cfg.worker),
         ..Default::default()
     };
     tracing::info!(stages = %a.stages, redis = %motionq_config::redact_url(&cfg.redis.url), "worker starting");

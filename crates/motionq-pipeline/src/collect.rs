@@ -53,7 +53,8 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
             );
         };
         let token = lj.token.clone();
-        let r = p.keeping_job_lock(c, j, &token, run(p, c, j, lj, &d)).await;
+        let lease = lj.lease.clone();
+        let r = p.keeping_job_lock(c, j, &lease, run(p, c, j, lj, &d)).await;
         p.unlock_job(c, j, &token).await;
         r
     }

@@ -156,6 +156,37 @@ impl Pipeline {
             }
         }
         let want = plan(&views, &mut room, rotation, self.opts.feeder_batch);
+        // Keys whose room ran out while a campaign using them still has queued jobs: a slot
+        // they release is worth an early round (see `Pipeline::release_slot_and_wake`).
+        let mut starved: Vec<&KeyId> = Vec::new();
+        for (k, r) in &room {
+            if *r > 0 {
+                continue;
+            }
+            let left = views.iter().any(|v| {
+                let planned = want
+                    .iter()
+                    .find(|(id, _)| *id == v.id)
+                    .map_or(0, |(_, n)| *n as u64);
+                v.keys.contains(k) && v.queued > planned
+            });
+            if left {
+                starved.push(k);
+            }
+        }
+        if !starved.is_empty() {
+            let ttl = (self.opts.feeder_interval * 4).as_millis().max(1) as u64;
+            let mut pipe = redis::pipe();
+            for k in starved {
+                pipe.cmd("SET")
+                    .arg(self.starved_key(k))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ttl)
+                    .ignore();
+            }
+            let _: () = pipe.query_async(&mut self.conn.clone()).await?;
+        }
         for (id, n) in want {
             if n == 0 {
                 continue;

@@ -55,9 +55,11 @@
 //! per-job lock (`P:{c:ID}:lock:<job>`, lease `job_lock_ttl`) keeps two deliveries of one job
 //! from running a stage at the same time. The submit and collect handlers renew it every
 //! third of its lease while they run (a create-rate wait, a slow vendor or a large download
-//! never outlives it), and right before the create call the submit stage checks, in one
-//! round trip (`lock.lua` `take_intent`), that the lock is still its own and the job is still
-//! `submitting` under the intent it wrote (`intent_by` = its lock token). A worker whose
+//! never outlives it), and right before the create call the submit stage makes sure it still
+//! owns the job: free while the lease is surely held by this process's clock (taken or
+//! renewed less than 90 % of `job_lock_ttl` ago), otherwise in one round trip (`lock.lua`
+//! `take_intent`) that the lock is still its own and the job is still `submitting` under the
+//! intent it wrote (`intent_by` = its lock token). A worker whose
 //! process stalled past its lease therefore never pays for a job another worker took over
 //! meanwhile (that worker may have reconciled the intent, found nothing and routed the job
 //! to another key); it sends nothing and the job continues with its new owner.
@@ -201,9 +203,11 @@
 //! (`P:slotwait:<vendor>/<alias>`, ZSET by wait start) and looks at the slots once more (a
 //! slot released in between woke nobody). When the poll stage releases a slot (task done,
 //! failed or unknown), it pops the longest waiter and pushes its submit message at once, so
-//! a freed slot is reused without waiting out `queue.defer_delay_ms`; with nobody waiting it
-//! nudges its process's feeder to run the next round now (at most one round per tenth of
-//! `feeder_interval`). A waiter that got a slot on its own removes itself; a woken job whose
+//! a freed slot is reused without waiting out `queue.defer_delay_ms`; with nobody waiting,
+//! and if the feeder's last round left queued jobs without room on that key
+//! (`P:feeder:starved:<vendor>/<alias>`, set for four feeder intervals), it nudges its
+//! process's feeder to run the next round now (at most one round per tenth of
+//! `feeder_interval`; keys with room to spare never trigger early rounds). A waiter that got a slot on its own removes itself; a woken job whose
 //! deferred message also comes back is a harmless duplicate.
 //!
 //! ## Retries and backoff
@@ -219,6 +223,7 @@
 //!
 //! `P:{c:ID}:inflight` (ZSET), `P:{c:ID}:lock:<job>` (lease), `P:feeder:lock`,
 //! `P:slotwait:<vendor>/<alias>` (ZSET of waiting jobs, 1 h TTL),
+//! `P:feeder:starved:<vendor>/<alias>` (flag, four feeder intervals),
 //! `P:{t:<vendor>}:tasks` (HASH task → `{campaign, job, idem}`), `P:{t:<vendor>}:idem`
 //! (HASH idempotency key → task), `P:{t:<vendor>}:createlock:<alias>` (task-list vendors).
 //! Every script touches one hash tag.

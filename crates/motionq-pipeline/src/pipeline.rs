@@ -212,12 +212,44 @@ type TakeRead = (
 pub(crate) struct LockedJob {
     /// Releases the lock ([`Pipeline::unlock_job`]).
     pub token: String,
+    /// The lock's token and how long it is surely still held.
+    pub lease: Arc<JobLease>,
     /// The job's record; `None` when the job does not exist (any more).
     pub rec: Option<motionq_store::JobRecord>,
     /// The campaign's `state` (`None`: no such campaign) and `spec_rev`, for
     /// [`Pipeline::campaign_view`].
     pub campaign_state: Option<String>,
     pub spec_rev: Option<String>,
+}
+
+/// A held job lock: its token, and until when it is surely still held, measured on this
+/// process's clock from before the take or renewal was sent (less a tenth of the lease for
+/// clock drift). Within that time no other worker can have taken the job, so the submit stage
+/// skips the owner check of [`Pipeline::owns_intent`] (no round trip on the fast path).
+#[derive(Debug)]
+pub(crate) struct JobLease {
+    pub token: String,
+    valid_until: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl JobLease {
+    fn new(token: String, sent: tokio::time::Instant, ttl: Duration) -> Self {
+        Self {
+            token,
+            valid_until: std::sync::Mutex::new(sent + ttl - ttl / 10),
+        }
+    }
+
+    /// The lock was taken or renewed by a call sent at `sent`.
+    fn renewed(&self, sent: tokio::time::Instant, ttl: Duration) {
+        let mut v = self.valid_until.lock().unwrap_or_else(|e| e.into_inner());
+        *v = (*v).max(sent + ttl - ttl / 10);
+    }
+
+    /// Whether the lock cannot have expired yet.
+    pub fn surely_held(&self) -> bool {
+        tokio::time::Instant::now() < *self.valid_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What the submit and collect stages read of a campaign per job.
@@ -569,6 +601,7 @@ impl Pipeline {
     ) -> Result<Option<LockedJob>, PipelineError> {
         let token = format!("{}-{}", std::process::id(), rand::random::<u64>());
         let keys = self.store.keys();
+        let sent = tokio::time::Instant::now();
         let (taken, fields, (state, rev)): TakeRead = LOCK
             .key(self.campaign_key(campaign, &format!("lock:{job}")))
             .key(keys.job(campaign, job))
@@ -585,6 +618,7 @@ impl Pipeline {
             rec: self.store.job_from_fields(campaign, job, fields)?,
             campaign_state: state,
             spec_rev: rev,
+            lease: Arc::new(JobLease::new(token.clone(), sent, self.opts.job_lock_ttl)),
             token,
         }))
     }
@@ -598,7 +632,7 @@ impl Pipeline {
         &self,
         campaign: &str,
         job: &str,
-        token: &str,
+        lease: &JobLease,
         work: F,
     ) -> F::Output {
         let key = self.campaign_key(campaign, &format!("lock:{job}"));
@@ -606,8 +640,9 @@ impl Pipeline {
         let keep = async {
             loop {
                 tokio::time::sleep((ttl / 3).max(Duration::from_millis(10))).await;
-                match self.lock(&key, token, ttl, "take").await {
-                    Ok(true) => {}
+                let sent = tokio::time::Instant::now();
+                match self.lock(&key, &lease.token, ttl, "take").await {
+                    Ok(true) => lease.renewed(sent, ttl),
                     Ok(false) => {
                         tracing::warn!("the job's lock passed to another worker");
                         std::future::pending::<()>().await;
@@ -624,25 +659,35 @@ impl Pipeline {
     }
 
     /// Whether this worker still owns the job right before paying for it: it holds the job's
-    /// lock (renewed here) and the job is `submitting` under the intent written with this
-    /// lock's token (`intent_by`). One round trip (`lock.lua`, `take_intent`).
+    /// lock and the job is `submitting` under the intent written with this lock's token
+    /// (`intent_by`). Free while the lease is surely held (nobody else can have taken the
+    /// job); after that one round trip (`lock.lua`, `take_intent`) that also renews the lock.
     pub(crate) async fn owns_intent(
         &self,
         campaign: &str,
         job: &str,
-        token: &str,
+        lease: &JobLease,
     ) -> Result<bool, PipelineError> {
+        if lease.surely_held() {
+            return Ok(true);
+        }
+        let ttl = self.opts.job_lock_ttl;
+        let sent = tokio::time::Instant::now();
         let (taken, (state, by)): (i64, (Option<String>, Option<String>)) = LOCK
             .key(self.campaign_key(campaign, &format!("lock:{job}")))
             .key(self.store.keys().job(campaign, job))
-            .arg(token)
-            .arg(self.opts.job_lock_ttl.as_millis().max(1) as u64)
+            .arg(&lease.token)
+            .arg(ttl.as_millis().max(1) as u64)
             .arg("take_intent")
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(taken == 1
+        let owns = taken == 1
             && state.as_deref() == Some(JobState::Submitting.as_str())
-            && by.as_deref() == Some(token))
+            && by.as_deref() == Some(lease.token.as_str());
+        if owns {
+            lease.renewed(sent, ttl);
+        }
+        Ok(owns)
     }
 
     pub(crate) async fn unlock_job(&self, campaign: &str, job: &str, token: &str) {
@@ -837,6 +882,12 @@ impl Pipeline {
         format!("{}:slotwait:{key}", self.prefix)
     }
 
+    /// Set by a feeder round (a few feeder intervals long) when `key`'s room ran out while
+    /// jobs that could use it were still queued.
+    pub(crate) fn starved_key(&self, key: &KeyId) -> String {
+        format!("{}:feeder:starved:{key}", self.prefix)
+    }
+
     /// Registers a job that found every slot of `key` in use (called after the job's lock
     /// is released, so a wake-up never finds it locked). A slot released between the job's
     /// look and this registration woke nobody, so the slot is looked at again: if one is free
@@ -897,8 +948,9 @@ impl Pipeline {
     }
 
     /// Releases `holder`'s slot of `key`, then pushes the longest-waiting job of that key (if
-    /// any) to the submit queue at once; with no job waiting, nudges this process's feeder to
-    /// run its next round early. Release strictly before the pop: together with the
+    /// any) to the submit queue at once; with no job waiting while the feeder's last round
+    /// left queued jobs without room on this key ([`starved_key`](Self::starved_key)), nudges
+    /// this process's feeder to run its next round early. Release strictly before the pop: together with the
     /// look-again of [`wait_for_slot`](Self::wait_for_slot) no wake-up is lost. A woken job
     /// whose deferred message also comes back later is harmless: the job's lock and state make
     /// the second delivery a no-op.
@@ -908,21 +960,23 @@ impl Pipeline {
         holder: &str,
     ) -> Result<(), PipelineError> {
         self.limits.release_slot(key, holder).await?;
-        let popped: Vec<(String, f64)> = match redis::cmd("ZPOPMIN")
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZPOPMIN")
             .arg(self.slot_waiters_key(key))
             .arg(1)
-            .query_async(&mut self.conn.clone())
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, %key, "could not read the slot waiters");
-                return Ok(());
-            }
-        };
-        if popped.is_empty() {
-            // Nobody waits for the slot: let the feeder admit the next job now rather than at
-            // its next round.
+            .cmd("EXISTS")
+            .arg(self.starved_key(key));
+        let (popped, starved): (Vec<(String, f64)>, bool) =
+            match pipe.query_async(&mut self.conn.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, %key, "could not read the slot waiters");
+                    return Ok(());
+                }
+            };
+        if popped.is_empty() && starved {
+            // Nobody waits for the slot but queued jobs want the key: let the feeder admit
+            // the next one now rather than at its next round.
             self.feeder_nudge.notify_one();
         }
         for (member, _) in popped {

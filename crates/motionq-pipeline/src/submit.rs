@@ -34,9 +34,9 @@ const INTENT_FIELDS: [&str; 7] = [
 tokio::task_local! {
     /// Keys a submit delivery found with every slot in use.
     static FULL_KEYS: std::cell::RefCell<Vec<KeyId>>;
-    /// The token of the job lock this delivery holds (written with the intent as
-    /// `intent_by`, checked right before the create call).
-    static LOCK_TOKEN: String;
+    /// The job lock this delivery holds (its token is written with the intent as
+    /// `intent_by`, and checked right before the create call).
+    static LEASE: std::sync::Arc<crate::pipeline::JobLease>;
 }
 
 /// Why the job is waiting (not an error): deferred without counting an attempt.
@@ -85,6 +85,7 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
             return Err(wait("another worker holds this job"));
         };
         let token = lj.token.clone();
+        let lease = lj.lease.clone();
         let work = async {
             let r = locked(p, &msg, lj, &d).await;
             (r, FULL_KEYS.with(|k| k.take()))
@@ -93,9 +94,9 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
             .keeping_job_lock(
                 &msg.campaign,
                 &msg.job,
-                &token,
-                LOCK_TOKEN.scope(
-                    token.clone(),
+                &lease,
+                LEASE.scope(
+                    lease.clone(),
                     FULL_KEYS.scope(std::cell::RefCell::new(Vec::new()), work),
                 ),
             )
@@ -513,7 +514,7 @@ async fn try_key(
         ("intent_at", now_ms().to_string()),
         (
             "intent_by",
-            LOCK_TOKEN.try_with(Clone::clone).unwrap_or_default(),
+            LEASE.try_with(|l| l.token.clone()).unwrap_or_default(),
         ),
         // Create attempts over the job's life (every generation); only the worker that moves
         // the job out of `admitted` writes it, so the read-increment cannot race.
@@ -663,8 +664,8 @@ async fn try_key(
 /// ([`Pipeline::owns_intent`]). Outside a submit delivery (no lock token) there is nothing to
 /// check.
 async fn still_owner(p: &Pipeline, c: &str, j: &str) -> Result<bool, PipelineError> {
-    match LOCK_TOKEN.try_with(Clone::clone) {
-        Ok(token) => p.owns_intent(c, j, &token).await,
+    match LEASE.try_with(Clone::clone) {
+        Ok(lease) => p.owns_intent(c, j, &lease).await,
         Err(_) => Ok(true),
     }
 }

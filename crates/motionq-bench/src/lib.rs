@@ -61,6 +61,15 @@
 //!
 //! ## Figures (last run)
 //!
+//! **queue**, 2026-12-06 (`motionq-bench queue --jobs 7000 --store-dir /dev/shm`, load
+//! average 1.6–1.8): after the slot hand-over and the job-lock owner check of
+//! `motionq-pipeline`, **663–898 jobs/s** over 8 runs (a run at 886: 193.1 cmds/job, 0.91 ms
+//! worker CPU/job, 0.72 ms Redis CPU/job; MONITOR 41.1 client commands per job, 26 Lua calls;
+//! apalis-redis 20.9k, BullMQ 5.4k jobs/s in the same run). Same-run pairs with the commit
+//! before them (`30e47cc`, the build measured below): 708–919 vs 663–898 jobs/s. The machine
+//! was slower than on 2026-12-05 (the same commit, rebuilt, gave 15–35 % less), so neither
+//! build reached the 1,000/s target that day; the figures below are 2026-12-05's.
+//!
 //! **queue** run 2026-12-05 ~16:10 UTC, `motionq-bench queue --jobs 7000` (release binary,
 //! defaults: concurrency 256 per side, motionq worker on one runtime thread), once with
 //! `--store-dir /dev/shm`; 2-core machine, load average 1.9–2.0:

@@ -169,12 +169,15 @@ async fn run_case(case: &Case, storm_at: Option<Duration>) -> Result<()> {
         .map(|(s, d)| *s as f64 - *d as f64)
         .collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let reused = if k.max_in_flight >= case.c {
+        format!("{:.0} ms (mean, {} reuses)", mean(&reuse), reuse.len())
+    } else {
+        "n/a (the concurrency limit was never reached)".to_string()
+    };
     println!(
-        "{:<12} per task: accepted -> seen done {:.0} ms beyond T (mean); slot released ->          reused {:.0} ms (mean, {} reuses)",
+        "{:<12} per task: accepted -> seen done {:.0} ms beyond T (mean); slot released -> reused {reused}",
         "",
         mean(&detect),
-        mean(&reuse),
-        reuse.len()
     );
     let dense = densest_window(&steady, 1000);
     let gaps: Vec<u64> = dense.windows(2).map(|w| w[1] - w[0]).collect();

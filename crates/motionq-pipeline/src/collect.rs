@@ -52,10 +52,9 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
                 .into(),
             );
         };
-        let token = lj.token.clone();
         let lease = lj.lease.clone();
         let r = p.keeping_job_lock(c, j, &lease, run(p, c, j, lj, &d)).await;
-        p.unlock_job(c, j, &token).await;
+        p.unlock_job(c, j, &lease.token).await;
         r
     }
     .instrument(span)

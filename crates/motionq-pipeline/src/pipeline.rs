@@ -40,6 +40,18 @@ pub struct StageJob {
     pub job: String,
 }
 
+impl StageJob {
+    /// The JSON form of a job's message, as stored in the ZSETs that hold jobs (collect
+    /// backlog, slot waiters): one member per job whatever the stage.
+    pub(crate) fn member(campaign: &str, job: &str) -> String {
+        serde_json::to_string(&StageJob {
+            campaign: campaign.into(),
+            job: job.into(),
+        })
+        .expect("StageJob serialises")
+    }
+}
+
 /// Lifetime of a key's slot-waiter set after its last registration (see
 /// [`Pipeline::wait_for_slot`]).
 const SLOT_WAITERS_TTL_MS: u64 = 3_600_000;
@@ -180,8 +192,8 @@ pub struct Pipeline {
     pub(crate) opts: PipelineOptions,
     /// Generation times this process has seen, for the learned poll schedule.
     pub(crate) completion: crate::poll::CompletionModel,
-    /// Wakes this process's feeder early: a vendor task ended and no job was waiting for its
-    /// slot (see [`release_slot_and_wake`](Self::release_slot_and_wake)).
+    /// Wakes this process's feeder early: a vendor task ended on a starved key and no job was
+    /// waiting for its slot (see [`release_slot_and_wake`](Self::release_slot_and_wake)).
     pub(crate) feeder_nudge: tokio::sync::Notify,
     pub(crate) retry: Backoff,
     /// How long a deferred message waits before it is tried again (`[queue] defer_delay_ms`).
@@ -210,9 +222,8 @@ type TakeRead = (
 
 /// A job whose processing lock this worker holds, with what was read under the lock.
 pub(crate) struct LockedJob {
-    /// Releases the lock ([`Pipeline::unlock_job`]).
-    pub token: String,
-    /// The lock's token and how long it is surely still held.
+    /// The lock's token (releases it: [`Pipeline::unlock_job`]) and how long it is surely
+    /// still held.
     pub lease: Arc<JobLease>,
     /// The job's record; `None` when the job does not exist (any more).
     pub rec: Option<motionq_store::JobRecord>,
@@ -618,8 +629,7 @@ impl Pipeline {
             rec: self.store.job_from_fields(campaign, job, fields)?,
             campaign_state: state,
             spec_rev: rev,
-            lease: Arc::new(JobLease::new(token.clone(), sent, self.opts.job_lock_ttl)),
-            token,
+            lease: Arc::new(JobLease::new(token, sent, self.opts.job_lock_ttl)),
         }))
     }
 
@@ -895,11 +905,7 @@ impl Pipeline {
     /// waits out its defer delay, as it would without waking.
     pub(crate) async fn wait_for_slot(&self, key: &KeyId, campaign: &str, job: &str) {
         let k = self.slot_waiters_key(key);
-        let member = serde_json::to_string(&StageJob {
-            campaign: campaign.into(),
-            job: job.into(),
-        })
-        .expect("StageJob serialises");
+        let member = StageJob::member(campaign, job);
         let mut pipe = redis::pipe();
         // NX: the score stays the time the job began to wait (first come, first woken). The
         // TTL drops the set of a key nobody releases any more (entries are only wake-ups).
@@ -932,11 +938,7 @@ impl Pipeline {
     /// Removes a job from `key`'s waiters once it got a slot (so the next release wakes a
     /// job that still waits). Best effort, like [`wait_for_slot`](Self::wait_for_slot).
     pub(crate) async fn stop_waiting_for_slot(&self, key: &KeyId, campaign: &str, job: &str) {
-        let member = serde_json::to_string(&StageJob {
-            campaign: campaign.into(),
-            job: job.into(),
-        })
-        .expect("StageJob serialises");
+        let member = StageJob::member(campaign, job);
         let r: redis::RedisResult<i64> = redis::cmd("ZREM")
             .arg(self.slot_waiters_key(key))
             .arg(member)
@@ -950,8 +952,8 @@ impl Pipeline {
     /// Releases `holder`'s slot of `key`, then pushes the longest-waiting job of that key (if
     /// any) to the submit queue at once; with no job waiting while the feeder's last round
     /// left queued jobs without room on this key ([`starved_key`](Self::starved_key)), nudges
-    /// this process's feeder to run its next round early. Release strictly before the pop: together with the
-    /// look-again of [`wait_for_slot`](Self::wait_for_slot) no wake-up is lost. A woken job
+    /// this process's feeder to run its next round early. Release strictly before the
+    /// pop: together with the look-again of [`wait_for_slot`](Self::wait_for_slot) no wake-up is lost. A woken job
     /// whose deferred message also comes back later is harmless: the job's lock and state make
     /// the second delivery a no-op.
     pub(crate) async fn release_slot_and_wake(
@@ -1024,10 +1026,6 @@ impl Pipeline {
         job: &str,
         expires_ms: Option<u64>,
     ) -> Result<(), PipelineError> {
-        let m = StageJob {
-            campaign: campaign.into(),
-            job: job.into(),
-        };
         let mut conn = self.conn.clone();
         let expires = match expires_ms {
             Some(ms) => Some(ms),
@@ -1038,7 +1036,7 @@ impl Pipeline {
                 .await?
                 .and_then(|v| v.parse().ok()),
         };
-        let member = serde_json::to_string(&m).expect("StageJob serialises");
+        let member = StageJob::member(campaign, job);
         let _: i64 = redis::cmd("ZADD")
             .arg(self.collect_due_key())
             .arg(expires.unwrap_or_else(now_ms))
@@ -1101,11 +1099,7 @@ impl Pipeline {
         campaign: &str,
         job: &str,
     ) -> Result<bool, PipelineError> {
-        let member = serde_json::to_string(&StageJob {
-            campaign: campaign.into(),
-            job: job.into(),
-        })
-        .expect("StageJob serialises");
+        let member = StageJob::member(campaign, job);
         let score: Option<f64> = redis::cmd("ZSCORE")
             .arg(self.collect_due_key())
             .arg(member)

@@ -31,7 +31,9 @@ pub fn poll_interval(age: Duration, min: Duration, max: Duration, factor: f64) -
 ///
 /// Cost: a task that takes longer than `expected` is polled about as often after `expected`
 /// as a new task is after its start, so learning adds a bounded number of polls per task
-/// (`ln(max/min)/factor`-ish with the defaults) and the key's query rate still caps them all.
+/// (on 90–110 s tasks with the defaults: 18.1 → 21.9, see the unit test
+/// `learning_cuts_the_lag_of_finished_tasks_at_a_bounded_poll_cost`), and the key's query
+/// rate still caps them all.
 pub fn learned_poll_interval(
     age: Duration,
     expected: Option<Duration>,
@@ -201,6 +203,7 @@ async fn poll_once(p: &Pipeline, rec: &JobRecord, c: &str) -> Result<(), Pipelin
             let why = format!("query rate: next query in {w:?}");
             return schedule(p, rec, c, delay, &[("poll_wait", why)], renewed_at).await;
         }
+        // Parks stop creates, not queries (`gcra.lua`); kept for a limiter that answers so.
         Decision::Parked(pk) => {
             let why = format!("key parked ({})", pk.reason);
             return schedule(

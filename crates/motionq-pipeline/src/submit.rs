@@ -84,7 +84,6 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
         let Some(lj) = p.lock_job(&msg.campaign, &msg.job).await? else {
             return Err(wait("another worker holds this job"));
         };
-        let token = lj.token.clone();
         let lease = lj.lease.clone();
         let work = async {
             let r = locked(p, &msg, lj, &d).await;
@@ -101,7 +100,7 @@ pub(crate) async fn handle(p: &Pipeline, msg: StageJob, d: Delivery) -> Result<(
                 ),
             )
             .await;
-        p.unlock_job(&msg.campaign, &msg.job, &token).await;
+        p.unlock_job(&msg.campaign, &msg.job, &lease.token).await;
         // A job left waiting after finding keys full is woken by the next slot released on
         // one of them (see `Pipeline::wait_for_slot`).
         if r.as_ref()

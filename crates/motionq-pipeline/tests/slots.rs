@@ -11,6 +11,20 @@ use common::*;
 use motionq_core::Vendor;
 use redis::AsyncCommands;
 
+/// Leaves one configured key, `aivideoapi/aivideoapi-1`, optionally with `max_concurrent`.
+fn only_key_aivideoapi_1(env: &mut Env, max_concurrent: Option<u32>) {
+    for (v, vc) in env.cfg.vendors.iter_mut() {
+        if *v == Vendor::Aivideoapi {
+            vc.keys.truncate(1);
+            if let Some(c) = max_concurrent {
+                vc.keys[0].max_concurrent = c;
+            }
+        } else {
+            vc.keys.clear();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_slot_wakes_a_waiting_job_without_its_defer_delay() {
     let mut env = start(sim_config(0.002)).await;
@@ -18,14 +32,7 @@ async fn a_released_slot_wakes_a_waiting_job_without_its_defer_delay() {
     // in use" comes back on its own only after an hour, so every job after the first can only
     // finish within this test by being woken when the slot before it is released. The sweep
     // (which re-pushes idle jobs) is pushed out of the way for the same reason.
-    for (v, vc) in env.cfg.vendors.iter_mut() {
-        if *v == Vendor::Aivideoapi {
-            vc.keys.truncate(1);
-            vc.keys[0].max_concurrent = 1;
-        } else {
-            vc.keys.clear();
-        }
-    }
+    only_key_aivideoapi_1(&mut env, Some(1));
     env.cfg.queue = toml::from_str(
         "claim_min_idle_ms = 4000\nclaim_interval_ms = 1000\nrefresh_interval_ms = 1000\n\
          promote_interval_ms = 50\ndefer_delay_ms = 3600000\n[retry]\nbase = 100\ncap = 2000\n\
@@ -95,13 +102,7 @@ async fn a_released_slot_wakes_a_waiting_job_without_its_defer_delay() {
 async fn a_parked_key_still_polls_its_running_tasks_to_the_end() {
     // Tasks of ~5 s, so the key can be parked while they run.
     let mut env = start(sim_config(0.02)).await;
-    for (v, vc) in env.cfg.vendors.iter_mut() {
-        if *v == Vendor::Aivideoapi {
-            vc.keys.truncate(1);
-        } else {
-            vc.keys.clear();
-        }
-    }
+    only_key_aivideoapi_1(&mut env, None);
     let campaign = enqueue(&env, &manifest("parked", &["aivideoapi"], 2, "")).await;
     let (stop, worker) = spawn_worker(&env, fast_options());
     let c = wait_for(&env, &campaign, Duration::from_secs(60), |c| {
